@@ -1,0 +1,48 @@
+// The records ingest publishes and the aggregator consumes: one JSON envelope per accepted
+// resource, keyed by the resource's identity, plus headers that let consumers route without parsing.
+
+export const RECORD_SCHEMA = 1;
+
+export type ResourceKind = 'MeasureReport' | 'Measure' | 'Location' | 'Organization';
+
+/** Who sent the resource. Authentication does not exist yet: every sender is `anonymous` until it does. */
+export interface Sender {
+  type: 'anonymous' | 'client';
+  id: string;
+}
+
+export interface ResourceRecord {
+  schema: typeof RECORD_SCHEMA;
+  resourceType: ResourceKind;
+  /** The FHIR logical id the server answered with (server-assigned or from the PUT URL). */
+  id: string;
+  /** ISO instant when ingest received the request. */
+  receivedAt: string;
+  requestId: string;
+  sender: Sender;
+  /** The resource exactly as received (after JSON parsing). */
+  resource: Record<string, unknown>;
+}
+
+export const HEADERS = {
+  schema: 'sitrep-schema',
+  resourceType: 'sitrep-resource-type',
+  id: 'sitrep-id',
+  requestId: 'sitrep-request-id',
+  receivedAt: 'sitrep-received-at',
+  sender: 'sitrep-sender',
+} as const;
+
+/** Headers on every dead-lettered record, saying why and where it failed. */
+export const DLQ_HEADERS = {
+  reason: 'dlq_reason',
+  step: 'dlq_step',
+  timestamp: 'dlq_timestamp',
+  topic: 'dlq_source_topic',
+  partition: 'dlq_source_partition',
+  offset: 'dlq_source_offset',
+} as const;
+
+export function encodeRecord(r: ResourceRecord): Buffer {
+  return Buffer.from(JSON.stringify(r));
+}
