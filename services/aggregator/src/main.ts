@@ -1,0 +1,83 @@
+// Aggregator entry point: read config -> migrate ClickHouse -> consume -> serve health -> shut down cleanly.
+import http from 'node:http';
+import { z } from 'zod';
+import { commonSchema, envInt, parseConfig } from '@sitrep/shared/config';
+import { createLogger } from '@sitrep/shared/log';
+import { createKafka, ensureTopics } from '@sitrep/shared/kafka';
+import { onShutdown } from '@sitrep/shared/lifecycle';
+import { topicNames } from '@sitrep/shared/contracts/topics';
+import { createClickHouse, Writer } from './writer.js';
+import { createConsumer } from './consumer.js';
+import { createMetrics } from './metrics.js';
+import { migrate } from './migrations.js';
+
+const config = parseConfig(
+  z.object({
+    ...commonSchema,
+    HEALTH_PORT: envInt(8081, 0, 65535),
+    HOST: z.string().default('127.0.0.1'),
+    AGGREGATOR_GROUP_ID: z.string().default('sitrep-aggregator'),
+  }),
+);
+const log = createLogger('aggregator', config.LOG_LEVEL);
+const metrics = createMetrics();
+const clickhouse = createClickHouse({ url: config.CLICKHOUSE_URL, username: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD });
+const writer = new Writer(clickhouse, config.CLICKHOUSE_DATABASE, log, metrics);
+const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-aggregator`, log });
+const topics = topicNames(config.TOPIC_PREFIX);
+const consumer = createConsumer({ kafka, groupId: config.AGGREGATOR_GROUP_ID, topics, writer, log, metrics });
+
+const server = http.createServer((req, res) => {
+  const send = (status: number, body: unknown, type = 'application/json') => {
+    res.writeHead(status, { 'content-type': type });
+    res.end(typeof body === 'string' ? body : JSON.stringify(body));
+  };
+  if (req.url === '/healthz') return send(200, { status: 'alive' });
+  if (req.url === '/readyz') {
+    const checks = { kafka: consumer.isRunning(), clickhouse: writer.isHealthy() };
+    return send(checks.kafka && checks.clickhouse ? 200 : 503, { ready: checks.kafka && checks.clickhouse, checks });
+  }
+  if (req.url === '/metrics') {
+    void metrics.registry.metrics().then((text) => send(200, text, metrics.registry.contentType));
+    return;
+  }
+  send(404, { error: 'not found' });
+});
+
+// Readiness must notice a dead ClickHouse within seconds even when no batch is being written.
+const probe = setInterval(() => void writer.ping(), 2000);
+
+onShutdown(log, [
+  { name: 'probe', close: async () => clearInterval(probe) },
+  { name: 'consumer', close: () => consumer.stop() },
+  { name: 'clickhouse', close: () => clickhouse.close() },
+  { name: 'health', close: () => new Promise<void>((r) => server.close(() => r())) },
+]);
+
+server.listen(config.HEALTH_PORT, config.HOST, () => log.info({ port: config.HEALTH_PORT }, 'health_listening'));
+
+// ClickHouse or Kafka may still be starting: retry the start-up steps until they succeed.
+async function startWithRetry(name: string, step: () => Promise<unknown>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await step();
+      return;
+    } catch (err) {
+      log.warn({ err: (err as Error).message, step: name, attempt }, 'startup_step_failed');
+      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
+    }
+  }
+}
+
+await startWithRetry('migrate', () => migrate(clickhouse, config.CLICKHOUSE_DATABASE, log));
+await startWithRetry('topics', async () => {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await ensureTopics(admin, topics);
+  } finally {
+    await admin.disconnect();
+  }
+});
+await consumer.start();
+log.info({ groupId: config.AGGREGATOR_GROUP_ID }, 'aggregator_started');

@@ -1,0 +1,77 @@
+// ClickHouse writes for the aggregator: one INSERT per table per batch, retried with backoff while
+// ClickHouse is unavailable. Safe to retry and to redo after a crash: every row is versioned by its
+// Kafka offset in a ReplacingMergeTree, so writing it twice changes nothing.
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import type { Logger } from '@sitrep/shared/log';
+import { COLUMNS, type Row, type Table } from './transform.js';
+import type { Metrics } from './metrics.js';
+
+export interface ClickHouseOptions {
+  url: string;
+  username: string;
+  password: string;
+}
+
+export function createClickHouse(o: ClickHouseOptions): ClickHouseClient {
+  return createClient({
+    url: o.url,
+    username: o.username,
+    password: o.password,
+    request_timeout: 30_000,
+    // NOTE: 18.16 cannot take settings in an INSERT's SETTINGS clause; URL parameters work on both.
+    clickhouse_settings: { input_format_skip_unknown_fields: 0 },
+  });
+}
+
+export class Writer {
+  private healthy = true;
+
+  constructor(
+    private readonly client: ClickHouseClient,
+    private readonly db: string,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  /** False from a failed write or ping until the next successful one. */
+  isHealthy(): boolean {
+    return this.healthy;
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      const r = await this.client.ping();
+      this.healthy = r.success;
+    } catch {
+      this.healthy = false;
+    }
+    return this.healthy;
+  }
+
+  /**
+   * Writes every table's rows; returns only when ClickHouse acknowledged all of them, or throws
+   * `aborted` when `keepTrying()` turns false (shutdown or lost partition: the next owner redoes it).
+   */
+  async write(rows: Map<Table, Row[]>, keepTrying: () => Promise<boolean>): Promise<void> {
+    for (const [table, values] of rows) {
+      if (values.length === 0) continue;
+      for (let attempt = 0; ; attempt++) {
+        const started = performance.now();
+        try {
+          await this.client.insert({ table: `${this.db}.${table}`, values, format: 'JSONEachRow', columns: COLUMNS[table] as [string, ...string[]] });
+          this.metrics.writeDuration.observe({ table }, performance.now() - started);
+          this.metrics.rowsWritten.inc({ table }, values.length);
+          this.healthy = true;
+          break;
+        } catch (err) {
+          this.healthy = false;
+          this.metrics.writeErrors.inc({ table });
+          const delay = Math.min(5000, 200 * 2 ** Math.min(attempt, 5));
+          this.log.warn({ err: (err as Error).message, table, attempt, delayMs: delay }, 'clickhouse_write_failed');
+          await new Promise((r) => setTimeout(r, delay));
+          if (!(await keepTrying())) throw new Error('aborted: write abandoned, offsets not committed');
+        }
+      }
+    }
+  }
+}
