@@ -1,0 +1,150 @@
+// Accepting one resource: validate -> decide its identity -> publish durably -> remember it.
+// Every intake path (single create/update, batch Bundles, NDJSON lines, CSV rows) goes through here,
+// so identity and durability rules live in one place.
+import type { MeasureReport } from 'fhir/r4.js';
+import { OperationOutcomeError } from '@sitrep/shared/errors';
+import { encodeRecord, HEADERS, RECORD_SCHEMA, type ResourceKind, type Sender } from '@sitrep/shared/contracts/records';
+import type { Topics } from '@sitrep/shared/contracts/topics';
+import { businessKey, businessKeyString, reportIdFor } from '@sitrep/shared/fhir/identity';
+import { canonicalUrl } from '@sitrep/shared/fhir/measure';
+import { hasErrors, issue, type Issue } from '@sitrep/shared/fhir/outcome';
+import { validateLocation, validateMeasure, validateMeasureReport, validateOrganization } from '@sitrep/shared/fhir/validate';
+import type { Catalog } from './catalog.js';
+import type { Publisher } from './publish.js';
+
+export interface AcceptDeps {
+  publisher: Publisher;
+  catalog: Catalog;
+  topics: Topics;
+}
+
+export interface AcceptContext {
+  requestId: string;
+  sender: Sender;
+  receivedAt: string;
+  lenient: boolean;
+  /** The id in the URL of a PUT; absent for a create. */
+  urlId?: string;
+}
+
+export interface Accepted {
+  resourceType: ResourceKind;
+  id: string;
+  versionId: string;
+  lastUpdated: string;
+  /** False when it replaced an existing resource (an update). */
+  created: boolean;
+  resource: Record<string, unknown>;
+  /** Warnings (e.g. unknown elements accepted under Prefer: handling=lenient). */
+  warnings: Issue[];
+}
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const VALIDATORS = {
+  Measure: validateMeasure,
+  Location: validateLocation,
+  Organization: validateOrganization,
+} as const;
+
+export class Acceptor {
+  /** Publishes for one id run one after another, so concurrent duplicates get one create and ordered versions. */
+  private readonly inFlight = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly deps: AcceptDeps) {}
+
+  async accept(kind: ResourceKind, input: unknown, ctx: AcceptContext): Promise<Accepted> {
+    const body = checkShape(kind, input, ctx.urlId);
+    if (kind === 'MeasureReport') return this.acceptReport(body, ctx);
+    const issues = VALIDATORS[kind](body, { lenient: ctx.lenient });
+    if (hasErrors(issues)) throw OperationOutcomeError.of(422, issues);
+    const id = ctx.urlId!;
+    return this.serialized(`${kind}/${id}`, async () => {
+      const created = !this.deps.catalog.getReference(kind, id);
+      const topic = kind === 'Measure' ? this.deps.topics.measures : kind === 'Location' ? this.deps.topics.locations : this.deps.topics.organizations;
+      const stored = withId(body, id);
+      const ack = await this.publish(kind, topic, `${kind}/${id}`, id, body, ctx);
+      this.deps.catalog.recordReference(kind, id, { resource: stored, versionId: ack.offset, lastUpdated: ctx.receivedAt });
+      return { resourceType: kind, id, versionId: ack.offset, lastUpdated: ctx.receivedAt, created, resource: stored, warnings: issues };
+    });
+  }
+
+  private async acceptReport(body: Record<string, unknown>, ctx: AcceptContext): Promise<Accepted> {
+    const report = body as unknown as MeasureReport;
+    const measure = typeof report.measure === 'string' ? this.deps.catalog.measure(canonicalUrl(report.measure)) : undefined;
+    const issues = validateMeasureReport(body, measure ? { lenient: ctx.lenient, measure } : { lenient: ctx.lenient });
+    if (hasErrors(issues)) throw OperationOutcomeError.of(422, issues);
+    const key = businessKey(report);
+    const keyId = reportIdFor(key);
+    const { catalog } = this.deps;
+    const id = ctx.urlId ?? catalog.reportIdOfKeyId(keyId) ?? keyId;
+    return this.serialized(`MeasureReport/${id}`, async () => {
+      const boundKey = catalog.reportKeyIdOf(id);
+      if (boundKey !== undefined && boundKey !== keyId) {
+        throw OperationOutcomeError.of(409, [
+          issue('conflict', `MeasureReport/${id} already holds the report for another business key (measure, subject, reporter, period); an update cannot move it`, 'MeasureReport'),
+        ]);
+      }
+      const holder = catalog.reportIdOfKeyId(keyId);
+      if (holder !== undefined && holder !== id) {
+        throw OperationOutcomeError.of(409, [
+          issue('duplicate', `the report for this measure, subject, reporter and period already exists as MeasureReport/${holder}; update that resource instead`, 'MeasureReport'),
+        ]);
+      }
+      const created = boundKey === undefined;
+      const stored = withId(body, id);
+      const ack = await this.publish('MeasureReport', this.deps.topics.measureReports, businessKeyString(key), id, body, ctx);
+      catalog.recordReport(id, keyId);
+      return { resourceType: 'MeasureReport', id, versionId: ack.offset, lastUpdated: ctx.receivedAt, created, resource: stored, warnings: issues };
+    });
+  }
+
+  private publish(kind: ResourceKind, topic: string, key: string, id: string, resource: Record<string, unknown>, ctx: AcceptContext) {
+    return this.deps.publisher.publish({
+      topic,
+      key,
+      // The record carries the resource exactly as received; `id` says which id the server gave it.
+      value: encodeRecord({ schema: RECORD_SCHEMA, resourceType: kind, id, receivedAt: ctx.receivedAt, requestId: ctx.requestId, sender: ctx.sender, resource }),
+      headers: {
+        [HEADERS.schema]: String(RECORD_SCHEMA),
+        [HEADERS.resourceType]: kind,
+        [HEADERS.id]: id,
+        [HEADERS.requestId]: ctx.requestId,
+        [HEADERS.receivedAt]: ctx.receivedAt,
+        [HEADERS.sender]: `${ctx.sender.type}:${ctx.sender.id}`,
+      },
+    });
+  }
+
+  private async serialized<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.inFlight.get(id) ?? Promise.resolve();
+    const mine = previous.catch(() => undefined).then(work);
+    this.inFlight.set(id, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.inFlight.get(id) === mine) this.inFlight.delete(id);
+    }
+  }
+}
+
+/** The checks that decide 400 rather than 422: it must be a JSON object of the right type, whose id matches the URL. */
+function checkShape(kind: ResourceKind, input: unknown, urlId: string | undefined): Record<string, unknown> {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw OperationOutcomeError.single(400, 'structure', `the body must be a FHIR ${kind} JSON object`);
+  }
+  const body = input as Record<string, unknown>;
+  if (body.resourceType !== kind) {
+    throw OperationOutcomeError.single(400, 'invalid', `resourceType is ${JSON.stringify(body.resourceType)}, expected "${kind}"`, `${kind}.resourceType`);
+  }
+  if (urlId !== undefined) {
+    if (!ID.test(urlId)) throw OperationOutcomeError.single(400, 'value', `"${urlId}" is not a valid FHIR id`);
+    if (body.id === undefined) throw OperationOutcomeError.single(400, 'required', 'an update must carry the id of the URL in the resource', `${kind}.id`);
+    if (body.id !== urlId) throw OperationOutcomeError.single(400, 'invariant', `id in the body (${JSON.stringify(body.id)}) differs from the id in the URL (${urlId})`, `${kind}.id`);
+  }
+  return body;
+}
+
+/** The resource as stored: the server's id replaces any id the client sent on create. */
+function withId(body: Record<string, unknown>, id: string): Record<string, unknown> {
+  return body.id === id ? body : { ...body, id };
+}

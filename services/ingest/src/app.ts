@@ -1,0 +1,101 @@
+// createApp(deps): the ingest HTTP app. Routes first, then the one error handler that turns every
+// error into a FHIR OperationOutcome response.
+import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+import { randomUUID } from 'node:crypto';
+import { DependencyUnavailableError, OperationOutcomeError } from '@sitrep/shared/errors';
+import { issue, outcome } from '@sitrep/shared/fhir/outcome';
+import type { Logger } from '@sitrep/shared/log';
+import type { Acceptor } from './accept.js';
+import type { Catalog } from './catalog.js';
+import { metadataRoutes } from './routes/metadata.js';
+import { resourceRoutes } from './routes/resources.js';
+
+export interface AppDeps {
+  acceptor: Acceptor;
+  catalog: Catalog;
+  log: Logger;
+  /** Ready when Kafka is reachable and the catalog has caught up. */
+  isReady: () => { ready: boolean; checks: Record<string, boolean> };
+  maxBodyBytes: number;
+  publicBaseUrl?: string;
+  retryAfterSeconds?: number;
+  version?: string;
+}
+
+/** Resource types this server knows, and the methods each accepts (for 404 versus 405). */
+const KNOWN: Record<string, string[]> = {
+  MeasureReport: ['POST', 'PUT'],
+  Measure: ['GET', 'PUT'],
+  Location: ['GET', 'PUT'],
+  Organization: ['GET', 'PUT'],
+  metadata: ['GET'],
+};
+
+export function createApp(d: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  const requestContext: RequestHandler = (req, res, next) => {
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    res.locals.requestId = requestId;
+    res.setHeader('X-Request-Id', requestId);
+    const started = performance.now();
+    res.on('finish', () => {
+      if (req.path === '/healthz' || req.path === '/readyz') return;
+      d.log.info({ requestId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'request');
+    });
+    next();
+  };
+  app.use(requestContext);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'alive' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const r = d.isReady();
+    res.status(r.ready ? 200 : 503).json(r);
+  });
+  app.use(metadataRoutes(d.version ?? '0.1.0'));
+  app.use(resourceRoutes({ acceptor: d.acceptor, catalog: d.catalog, maxBodyBytes: d.maxBodyBytes, publicBaseUrl: d.publicBaseUrl }));
+
+  // Nothing matched: 405 for a known resource type with a method it does not support, else 404.
+  app.use((req, _res, next) => {
+    const type = req.path.split('/')[1] ?? '';
+    const methods = KNOWN[type];
+    if (methods) {
+      next(OperationOutcomeError.single(405, 'not-supported', `${req.method} is not supported on ${req.path}; supported: ${methods.join(', ')}`));
+    } else {
+      next(OperationOutcomeError.single(404, 'not-found', `no route for ${req.method} ${req.path}: unknown resource type or operation`));
+    }
+  });
+
+  const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    const requestId = String(res.locals.requestId ?? '');
+    const send = (status: number, body: unknown) => {
+      if (res.headersSent) return;
+      res.status(status).type('application/fhir+json').send(body);
+    };
+    if (err instanceof OperationOutcomeError) return send(err.status, err.outcome);
+    if (err instanceof DependencyUnavailableError) {
+      res.setHeader('Retry-After', String(d.retryAfterSeconds ?? 5));
+      return send(503, outcome([issue('transient', `${err.dependency} is unavailable; nothing was stored, retry later`)]));
+    }
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e.type === 'entity.too.large') {
+      return send(413, outcome([issue('too-costly', `the body is larger than the limit of ${d.maxBodyBytes} bytes`)]));
+    }
+    if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
+      return send(415, outcome([issue('not-supported', e.message ?? 'unsupported encoding')]));
+    }
+    if (e.type === 'request.aborted') return;
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+      return send(e.status, outcome([issue('invalid', e.message ?? 'bad request')]));
+    }
+    d.log.error({ err, requestId, path: req.path }, 'request_failed');
+    send(500, outcome([issue('exception', `internal error (request id ${requestId})`)]));
+  };
+  app.use(onError);
+  return app;
+}

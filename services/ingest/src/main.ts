@@ -1,0 +1,72 @@
+// Ingest entry point: read config -> connect Kafka -> catch up the catalog -> listen -> shut down cleanly.
+import { z } from 'zod';
+import { commonSchema, envInt, parseConfig } from '@sitrep/shared/config';
+import { createLogger } from '@sitrep/shared/log';
+import { createKafka, ensureTopics } from '@sitrep/shared/kafka';
+import { onShutdown } from '@sitrep/shared/lifecycle';
+import { topicNames } from '@sitrep/shared/contracts/topics';
+import { Publisher } from './publish.js';
+import { Catalog } from './catalog.js';
+import { Acceptor } from './accept.js';
+import { createApp } from './app.js';
+
+const config = parseConfig(
+  z.object({
+    ...commonSchema,
+    PORT: envInt(8080, 0, 65535),
+    HOST: z.string().default('127.0.0.1'),
+    PUBLIC_BASE_URL: z.string().url().optional(),
+    MAX_BODY_BYTES: envInt(4 * 1024 * 1024, 1024),
+    PUBLISH_TIMEOUT_MS: envInt(8000, 100, 10_000),
+  }),
+);
+const log = createLogger('ingest', config.LOG_LEVEL);
+const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-ingest`, log });
+const topics = topicNames(config.TOPIC_PREFIX);
+const publisher = new Publisher({ kafka, log, timeoutMs: config.PUBLISH_TIMEOUT_MS });
+const catalog = new Catalog();
+const acceptor = new Acceptor({ publisher, catalog, topics });
+
+const app = createApp({
+  acceptor,
+  catalog,
+  log,
+  maxBodyBytes: config.MAX_BODY_BYTES,
+  ...(config.PUBLIC_BASE_URL ? { publicBaseUrl: config.PUBLIC_BASE_URL.replace(/\/$/, '') } : {}),
+  isReady: () => {
+    const checks = { kafka: publisher.isConnected(), catalog: catalog.isCaughtUp() };
+    return { ready: checks.kafka && checks.catalog, checks };
+  },
+});
+
+// Kafka may still be starting: retry until the topics exist and the producer is connected.
+for (let attempt = 1; ; attempt++) {
+  try {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await ensureTopics(admin, topics);
+    } finally {
+      await admin.disconnect();
+    }
+    await publisher.connect();
+    await publisher.loadPartitions([topics.measureReports, topics.measures, topics.locations, topics.organizations]);
+    break;
+  } catch (err) {
+    log.warn({ err: (err as Error).message, attempt }, 'kafka_not_ready');
+    await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
+  }
+}
+await catalog.follow(kafka, topics, log);
+
+const server = app.listen(config.PORT, config.HOST, () => log.info({ port: config.PORT, host: config.HOST }, 'ingest_listening'));
+server.keepAliveTimeout = 65_000;
+server.headersTimeout = 66_000;
+server.requestTimeout = 60_000;
+
+onShutdown(log, [
+  // Stop accepting, let in-flight requests finish (their publishes complete first).
+  { name: 'http', close: () => new Promise<void>((r) => { server.close(() => r()); server.closeIdleConnections(); }) },
+  { name: 'producer', close: () => publisher.close() },
+  { name: 'catalog', close: () => catalog.close() },
+]);

@@ -1,0 +1,51 @@
+// GET /metadata: the CapabilityStatement, stating exactly what this server implements.
+import { Router } from 'express';
+
+const SANER_CS = 'http://hl7.org/fhir/uv/saner/CapabilityStatement';
+const PROFILE = 'http://hl7.org/fhir/uv/saner/StructureDefinition/PublicHealthMeasureReport';
+
+export function capabilityStatement(softwareVersion: string) {
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: '2026-11-26',
+    kind: 'instance',
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    software: { name: 'sitrep', version: softwareVersion },
+    implementation: { description: 'sitrep: SANER Measure Consumer (Produce Measure, PUSH-TX)' },
+    instantiates: [`${SANER_CS}/MeasureConsumer-ProduceMeasure-Push`, `${SANER_CS}/MeasureConsumer-Push`],
+    rest: [
+      {
+        mode: 'server',
+        documentation: 'A 2xx means the resource is durably in Kafka. Reports are identified by (measure, subject.identifier, reporter, period): a create for an existing report updates it.',
+        resource: [
+          {
+            type: 'MeasureReport',
+            supportedProfile: [PROFILE],
+            interaction: [{ code: 'create' }, { code: 'update' }],
+            versioning: 'versioned',
+            updateCreate: true,
+            conditionalCreate: false,
+            conditionalUpdate: false,
+          },
+          ...['Measure', 'Location', 'Organization'].map((type) => ({
+            type,
+            interaction: [{ code: 'read' }, { code: 'update' }],
+            versioning: 'versioned',
+            updateCreate: true,
+          })),
+        ],
+      },
+    ],
+  };
+}
+
+export function metadataRoutes(softwareVersion: string): Router {
+  const router = Router();
+  const body = capabilityStatement(softwareVersion);
+  router.get('/metadata', (_req, res) => {
+    res.type('application/fhir+json').send(body);
+  });
+  return router;
+}

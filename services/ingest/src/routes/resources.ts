@@ -1,0 +1,62 @@
+// FHIR REST routes of the resources ingest accepts: MeasureReport create/update (PUSH-TX) and
+// Measure, Location and Organization update/read (the reference data every service needs).
+import { Router, raw } from 'express';
+import { randomUUID } from 'node:crypto';
+import { OperationOutcomeError } from '@sitrep/shared/errors';
+import type { ResourceKind, Sender } from '@sitrep/shared/contracts/records';
+import type { Acceptor } from '../accept.js';
+import type { Catalog } from '../catalog.js';
+import { baseUrl, parseJsonBody, prefer, requireJsonBody, requireJsonResponse, sendAccepted } from '../http.js';
+
+export interface ResourceRouteDeps {
+  acceptor: Acceptor;
+  catalog: Catalog;
+  maxBodyBytes: number;
+  publicBaseUrl: string | undefined;
+}
+
+const REFERENCE_KINDS = ['Measure', 'Location', 'Organization'] as const;
+
+/** Until authentication exists every sender is anonymous; the record format already carries who it is. */
+const ANONYMOUS: Sender = { type: 'anonymous', id: 'anonymous' };
+
+export function resourceRoutes(d: ResourceRouteDeps): Router {
+  const router = Router();
+  const body = raw({ type: () => true, limit: d.maxBodyBytes });
+
+  const accept = (kind: ResourceKind, urlId: string | undefined) =>
+    async (req: import('express').Request, res: import('express').Response) => {
+      requireJsonResponse(req);
+      requireJsonBody(req);
+      const input = parseJsonBody(req);
+      const accepted = await d.acceptor.accept(kind, input, {
+        requestId: String(res.locals.requestId ?? randomUUID()),
+        sender: ANONYMOUS,
+        receivedAt: new Date().toISOString(),
+        lenient: prefer(req).lenient,
+        ...(urlId !== undefined ? { urlId } : {}),
+      });
+      sendAccepted(req, res, accepted, baseUrl(req, d.publicBaseUrl));
+    };
+
+  router.post('/MeasureReport', body, (req, res) => accept('MeasureReport', undefined)(req, res));
+  router.put('/MeasureReport/:id', body, (req, res) => accept('MeasureReport', String(req.params.id))(req, res));
+
+  for (const kind of REFERENCE_KINDS) {
+    router.put(`/${kind}/:id`, body, (req, res) => accept(kind, String(req.params.id))(req, res));
+    router.get(`/${kind}/:id`, (req, res) => {
+      requireJsonResponse(req);
+      const id = String(req.params.id);
+      const stored = d.catalog.getReference(kind, id);
+      if (!stored) throw OperationOutcomeError.single(404, 'not-found', `${kind}/${id} is not known`);
+      res.setHeader('ETag', `W/"${stored.versionId}"`);
+      res.setHeader('Last-Modified', new Date(stored.lastUpdated).toUTCString());
+      res.type('application/fhir+json').send({
+        ...stored.resource,
+        id,
+        meta: { ...((stored.resource.meta as object | undefined) ?? {}), versionId: stored.versionId, lastUpdated: stored.lastUpdated },
+      });
+    });
+  }
+  return router;
+}

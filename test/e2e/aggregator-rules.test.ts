@@ -1,0 +1,140 @@
+// Aggregation rules through the real pipeline: a Location that arrives after its reports moves the
+// rollups from 'unresolved' to its county and state; point-in-time versus count over a week;
+// ClickHouse stopped and started in the middle of a stream loses nothing and counts nothing twice.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { MeasureReport } from 'fhir/r4.js';
+import { businessKey, businessKeyString } from '@sitrep/shared/fhir/identity';
+import { facilities, scenario, simMeasure, SIM_MEASURE_URL } from '../simulator/generate.js';
+import { postReports, putResource } from '../simulator/post.js';
+import { clickhouse, dropTestDatabase, isolation, query, startClickHouse, stopClickHouse } from '../helpers/stack.js';
+import { serviceEnv, startAggregator, startIngest, type RunningService } from '../helpers/services.js';
+import { compareRollups, expectedRollups, lastVersions, type OracleMeasure, type RollupRow } from '../helpers/oracle.js';
+import { waitFor } from '../helpers/wait.js';
+
+const iso = isolation('rules');
+const env = serviceEnv(iso);
+const ch = clickhouse();
+let ingest: RunningService;
+let aggregator: RunningService;
+const measure = simMeasure(3);
+
+before(async () => {
+  ingest = await startIngest(env);
+  aggregator = await startAggregator(env);
+  assert.equal(await putResource(ingest.url, measure as never), 201);
+});
+
+after(async () => {
+  await startClickHouse().catch(() => undefined);
+  await Promise.all([ingest?.stop(), aggregator?.stop()]);
+  await dropTestDatabase(ch, iso.database).catch(() => undefined);
+  await ch.close();
+});
+
+const rollup = (where: string) =>
+  query<{ region_type: string; region: string; value: number; subjects_reporting: string }>(
+    ch,
+    `SELECT region_type, region, value, subjects_reporting FROM ${iso.database}.rollups WHERE measure = '${SIM_MEASURE_URL}' AND ${where} ORDER BY region_type, region`,
+  );
+
+function report(subject: string, day: string, beds: number, admissions: number): MeasureReport {
+  const [r] = scenario({ measure, subjects: [subject], days: 1, startDate: day, correctionShare: 0, duplicateShare: 0, absentShare: 0 });
+  const rep = structuredClone(r!.report);
+  rep.group![0]!.population![0]!.count = beds; // Beds: point-in-time
+  rep.group![1]!.population![0]!.count = admissions; // Admissions: count
+  return rep;
+}
+
+test('a Location that arrives after its reports moves the rollups from unresolved to its county and state', { timeout: 60_000 }, async () => {
+  const [f] = facilities(1, { states: 1, seed: 99 }).map((x) => ({ ...x, key: x.key.replace('F00001', 'LATE1') }));
+  const location = { ...f!.location, id: 'loc-late1', identifier: [{ system: f!.key.split('|')[0]!, value: 'LATE1' }] };
+  const results = await postReports(ingest.url, [report(f!.key, '2020-05-04', 10, 1)]);
+  assert.equal(results[0]!.status, 201);
+  const where = `population_code = 'bedsPop0' AND grain = 'day' AND period_start = '2020-05-04 00:00:00'`;
+  const before = await waitFor(() => rollup(where), (rows) => rows.length === 3, { what: 'unresolved rows' });
+  assert.deepEqual(before.map((r) => [r.region_type, r.region, r.value]), [
+    ['all', 'all', 10],
+    ['facility', f!.key, 10],
+    ['unresolved', 'unresolved', 10],
+  ]);
+  assert.equal(await putResource(ingest.url, location as never), 201);
+  const after = await waitFor(() => rollup(where), (rows) => rows.length === 5, { what: 'resolved rows' });
+  assert.deepEqual(after.map((r) => [r.region_type, r.region, r.value]), [
+    ['all', 'all', 10],
+    ['country', 'US', 10],
+    ['county', `US-${f!.state}/${f!.county}`, 10],
+    ['facility', f!.key, 10],
+    ['state', `US-${f!.state}`, 10],
+  ]);
+});
+
+test('over a week, point-in-time takes the latest day and count sums the days; across subjects both sum', { timeout: 60_000 }, async () => {
+  const [a, b] = facilities(2, { states: 1, seed: 5 }).map((x, i) => ({ ...x, key: x.key.replace(x.id, `WEEK${i}`), location: { ...x.location, id: `loc-week${i}`, identifier: [{ system: x.key.split('|')[0]!, value: `WEEK${i}` }] } }));
+  for (const f of [a!, b!]) assert.equal(await putResource(ingest.url, f.location as never), 201);
+  // Week of Monday 2020-06-01; facility A reports 7 days, B only Monday and Wednesday.
+  const days = ['2020-06-01', '2020-06-02', '2020-06-03', '2020-06-04', '2020-06-05', '2020-06-06', '2020-06-07'];
+  const reports = [
+    ...days.map((d, i) => report(a!.key, d, 100 + i, i + 1)),
+    report(b!.key, '2020-06-01', 50, 5),
+    report(b!.key, '2020-06-03', 40, 7),
+  ];
+  assert.ok((await postReports(ingest.url, reports)).every((r) => r.status === 201));
+  const week = (pop: string) => `population_code = '${pop}' AND grain = 'week' AND period_start = '2020-06-01 00:00:00' AND region_type IN ('facility', 'state')`;
+  const beds = await waitFor(() => rollup(week('bedsPop0')), (rows) => rows.length === 3, { what: 'point-in-time week' });
+  // A: its latest day (Sunday) 106; B: the latest day it reported (Wednesday) 40; the state: 146.
+  assert.deepEqual(new Map(beds.map((r) => [r.region, [r.value, r.subjects_reporting]])), new Map([[a!.key, [106, '1']], [b!.key, [40, '1']], [`US-${a!.state}`, [146, '2']]]));
+  const adm = await rollup(week('admissionsPop0'));
+  // A: 1+2+...+7 = 28; B: 5+7 = 12; state: 40.
+  assert.deepEqual(new Map(adm.map((r) => [r.region, r.value])), new Map([[a!.key, 28], [b!.key, 12], [`US-${a!.state}`, 40]]));
+});
+
+test('ClickHouse stopped and started in the middle of a stream: no loss, no double count', { timeout: 180_000 }, async () => {
+  const fac = facilities(40, { states: 3, seed: 3 }).map((f) => ({ ...f, key: f.key.replace(f.id, `CH${f.id}`), location: { ...f.location, id: `loc-ch-${f.id}`, identifier: [{ system: f.key.split('|')[0]!, value: `CH${f.id}` }] } }));
+  for (const f of fac) assert.equal(await putResource(ingest.url, f.location as never), 201);
+  const sends = scenario({ measure, subjects: fac.map((f) => f.key), days: 10, startDate: '2020-07-01', seed: 8 });
+  let stopped = false;
+  let restarted = false;
+  const results = await postReports(ingest.url, sends.map((s) => s.report), {
+    concurrency: 8,
+    onProgress: async (done) => {
+      if (!stopped && done >= sends.length / 3) {
+        stopped = true;
+        await stopClickHouse();
+      } else if (stopped && !restarted && done >= (2 * sends.length) / 3) {
+        restarted = true;
+        await startClickHouse();
+      }
+    },
+  });
+  assert.ok(stopped && restarted);
+  assert.deepEqual(results.filter((r) => r.status !== 200 && r.status !== 201), []);
+  const keyOf = (r: MeasureReport) => businessKeyString(businessKey(r));
+  const latest = lastVersions(sends.map((s) => s.report), keyOf);
+  const byKey = new Map(fac.map((f) => [f.key, f]));
+  const oracle: OracleMeasure = {
+    url: SIM_MEASURE_URL,
+    groups: measure.group!.map((g) => ({
+      code: g.code!.coding![0]!.code!,
+      rule: g.extension![0]!.extension![0]!.valueString as OracleMeasure['groups'][number]['rule'],
+      populations: g.population!.map((p) => ({ code: p.code!.coding![0]!.code!, ...(p.code!.coding![1] ? { role: p.code!.coding![1].code! } : {}) })),
+    })),
+  };
+  const expected = expectedRollups(latest, [oracle], (s) => {
+    const f = byKey.get(s)!;
+    return [['facility', s], ['county', `US-${f.state}/${f.county}`], ['state', `US-${f.state}`], ['country', 'US'], ['all', 'all']];
+  });
+  let problems: string[] = [];
+  await waitFor(
+    async () => {
+      // Only this test posts reports from 2020-06-29 on (the week that holds July 1st).
+      const rows = await query<RollupRow>(ch, `SELECT * FROM ${iso.database}.rollups WHERE measure = '${SIM_MEASURE_URL}' AND period_start >= '2020-06-29 00:00:00'`);
+      problems = compareRollups(rows, expected);
+      return problems.length;
+    },
+    (n) => n === 0,
+    { timeoutMs: 90_000, intervalMs: 1000, what: 'rollups equal to the oracle after the ClickHouse outage' },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${problems.slice(0, 20).join('\n')}`);
+  });
+});

@@ -1,0 +1,45 @@
+// The real stack the test runner provisioned (see test/run.ts): endpoints, per-test isolation
+// (own topic prefix and ClickHouse database), and the control channel to stop/start Kafka and ClickHouse.
+import { randomBytes } from 'node:crypto';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+
+export function stackEnv() {
+  const kafkaBrokers = process.env.KAFKA_BROKERS;
+  const clickhouseUrl = process.env.CLICKHOUSE_URL;
+  if (!kafkaBrokers || !clickhouseUrl) throw new Error('KAFKA_BROKERS and CLICKHOUSE_URL must be set: run the suite with `npm test`');
+  return { kafkaBrokers: kafkaBrokers.split(','), clickhouseUrl, control: process.env.SITREP_STACK_CONTROL };
+}
+
+/** A fresh namespace for one test: its own topics and its own database. */
+export function isolation(name: string) {
+  const suffix = randomBytes(4).toString('hex');
+  const safe = name.replace(/[^a-z0-9]/gi, '_').toLowerCase();
+  return { topicPrefix: `test.${safe}.${suffix}.`, database: `sitrep_test_${safe}_${suffix}`, groupId: `sitrep-aggregator-${safe}-${suffix}` };
+}
+
+export function clickhouse(): ClickHouseClient {
+  return createClient({ url: stackEnv().clickhouseUrl, request_timeout: 60_000 });
+}
+
+export async function query<T>(client: ClickHouseClient, sql: string): Promise<T[]> {
+  const rs = await client.query({ query: sql, format: 'JSONEachRow' });
+  return rs.json<T>();
+}
+
+/** Refuses to drop anything that does not say it is a test database. */
+export async function dropTestDatabase(client: ClickHouseClient, database: string): Promise<void> {
+  if (!database.startsWith('sitrep_test_')) throw new Error(`refusing to drop ${database}: not a test database`);
+  await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+}
+
+async function control(path: string): Promise<void> {
+  const base = stackEnv().control;
+  if (!base) throw new Error('no stack control channel: this stack cannot be stopped by tests');
+  const res = await fetch(`${base}${path}`, { method: 'POST' });
+  if (!res.ok) throw new Error(`stack control ${path} failed: ${res.status} ${await res.text()}`);
+}
+
+export const stopClickHouse = () => control('/clickhouse/stop');
+export const startClickHouse = () => control('/clickhouse/start');
+export const stopKafka = () => control('/kafka/stop');
+export const startKafka = () => control('/kafka/start');

@@ -1,0 +1,69 @@
+// Sends simulated reports to ingest over HTTP with bounded concurrency (and an optional rate).
+// Versions of one report are sent one after another, so the last in the list is the last accepted.
+import type { MeasureReport } from 'fhir/r4.js';
+import { businessKey, businessKeyString } from '@sitrep/shared/fhir/identity';
+
+export interface PostResult {
+  status: number;
+  ms: number;
+  id?: string;
+}
+
+export interface PostOptions {
+  concurrency?: number;
+  /** Reports per second at most (undefined: as fast as the server answers). */
+  rate?: number;
+  /** Called after each answer, e.g. to kill an aggregator half way. */
+  onProgress?: (done: number) => void | Promise<void>;
+}
+
+export async function postReports(baseUrl: string, reports: MeasureReport[], o: PostOptions = {}): Promise<PostResult[]> {
+  const results: PostResult[] = new Array(reports.length);
+  const lastOfKey = new Map<string, Promise<unknown>>();
+  const started = performance.now();
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= reports.length) return;
+      if (o.rate) {
+        const due = started + (i / o.rate) * 1000;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+      const report = reports[i]!;
+      const key = businessKeyString(businessKey(report));
+      const previous = lastOfKey.get(key);
+      const mine = (async () => {
+        await previous;
+        const t0 = performance.now();
+        const res = await fetch(`${baseUrl}/MeasureReport`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal' },
+          body: JSON.stringify(report),
+        });
+        await res.arrayBuffer();
+        const location = res.headers.get('location') ?? '';
+        const id = location.match(/MeasureReport\/([^/]+)/)?.[1];
+        results[i] = { status: res.status, ms: performance.now() - t0, ...(id ? { id } : {}) };
+      })();
+      lastOfKey.set(key, mine);
+      await mine;
+      if (lastOfKey.get(key) === mine) lastOfKey.delete(key);
+      await o.onProgress?.(++done);
+    }
+  };
+  await Promise.all(Array.from({ length: o.concurrency ?? 16 }, worker));
+  return results;
+}
+
+export async function putResource(baseUrl: string, resource: { resourceType: string; id?: string }): Promise<number> {
+  const res = await fetch(`${baseUrl}/${resource.resourceType}/${resource.id}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal' },
+    body: JSON.stringify(resource),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
