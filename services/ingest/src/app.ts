@@ -9,6 +9,8 @@ import type { Acceptor } from './accept.js';
 import type { Catalog } from './catalog.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { resourceRoutes } from './routes/resources.js';
+import { bulkRoutes } from './routes/bulk.js';
+import { batchRoutes } from './routes/batch.js';
 
 export interface AppDeps {
   acceptor: Acceptor;
@@ -58,6 +60,9 @@ export function createApp(d: AppDeps): express.Express {
     res.status(r.ready ? 200 : 503).json(r);
   });
   app.use(metadataRoutes(d.version ?? '0.1.0'));
+  // Operation routes ($import) before the resource routes, whose /:id would match them.
+  app.use(bulkRoutes({ acceptor: d.acceptor, log: d.log }));
+  app.use(batchRoutes({ acceptor: d.acceptor, maxBodyBytes: d.maxBodyBytes, publicBaseUrl: d.publicBaseUrl }));
   app.use(resourceRoutes({ acceptor: d.acceptor, catalog: d.catalog, maxBodyBytes: d.maxBodyBytes, publicBaseUrl: d.publicBaseUrl }));
 
   // Nothing matched: 405 for a known resource type with a method it does not support, else 404.

@@ -2,7 +2,9 @@
 import type { Request, Response } from 'express';
 import { OperationOutcomeError } from '@sitrep/shared/errors';
 import { outcome, issue } from '@sitrep/shared/fhir/outcome';
-import type { Accepted } from './accept.js';
+import { randomUUID } from 'node:crypto';
+import type { Sender } from '@sitrep/shared/contracts/records';
+import type { AcceptContext, Accepted } from './accept.js';
 
 const JSON_TYPES = new Set(['application/fhir+json', 'application/json', 'application/json+fhir']);
 const FORMAT_JSON = new Set(['json', 'application/json', 'application/fhir+json']);
@@ -83,4 +85,18 @@ export function sendAccepted(req: Request, res: Response, a: Accepted, base: str
   }
   const meta = { ...((a.resource.meta as object | undefined) ?? {}), versionId: a.versionId, lastUpdated: a.lastUpdated };
   res.send({ ...a.resource, meta });
+}
+
+/** Until authentication exists every sender is anonymous; the record format already carries who it is. */
+const ANONYMOUS: Sender = { type: 'anonymous', id: 'anonymous' };
+
+/** The context of one request for Acceptor.accept(): request id, sender, receive time, leniency. */
+export function acceptContext(req: Request, res: Response, urlId?: string): AcceptContext {
+  return {
+    requestId: String(res.locals.requestId ?? randomUUID()),
+    sender: ANONYMOUS,
+    receivedAt: new Date().toISOString(),
+    lenient: prefer(req).lenient,
+    ...(urlId !== undefined ? { urlId } : {}),
+  };
 }

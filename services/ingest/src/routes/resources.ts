@@ -1,12 +1,11 @@
 // FHIR REST routes of the resources ingest accepts: MeasureReport create/update (PUSH-TX) and
 // Measure, Location and Organization update/read (the reference data every service needs).
 import { Router, raw } from 'express';
-import { randomUUID } from 'node:crypto';
 import { OperationOutcomeError } from '@sitrep/shared/errors';
-import type { ResourceKind, Sender } from '@sitrep/shared/contracts/records';
+import type { ResourceKind } from '@sitrep/shared/contracts/records';
 import type { Acceptor } from '../accept.js';
 import type { Catalog } from '../catalog.js';
-import { baseUrl, parseJsonBody, prefer, requireJsonBody, requireJsonResponse, sendAccepted } from '../http.js';
+import { acceptContext, baseUrl, parseJsonBody, requireJsonBody, requireJsonResponse, sendAccepted } from '../http.js';
 
 export interface ResourceRouteDeps {
   acceptor: Acceptor;
@@ -17,9 +16,6 @@ export interface ResourceRouteDeps {
 
 const REFERENCE_KINDS = ['Measure', 'Location', 'Organization'] as const;
 
-/** Until authentication exists every sender is anonymous; the record format already carries who it is. */
-const ANONYMOUS: Sender = { type: 'anonymous', id: 'anonymous' };
-
 export function resourceRoutes(d: ResourceRouteDeps): Router {
   const router = Router();
   const body = raw({ type: () => true, limit: d.maxBodyBytes });
@@ -29,13 +25,7 @@ export function resourceRoutes(d: ResourceRouteDeps): Router {
       requireJsonResponse(req);
       requireJsonBody(req);
       const input = parseJsonBody(req);
-      const accepted = await d.acceptor.accept(kind, input, {
-        requestId: String(res.locals.requestId ?? randomUUID()),
-        sender: ANONYMOUS,
-        receivedAt: new Date().toISOString(),
-        lenient: prefer(req).lenient,
-        ...(urlId !== undefined ? { urlId } : {}),
-      });
+      const accepted = await d.acceptor.accept(kind, input, acceptContext(req, res, urlId));
       sendAccepted(req, res, accepted, baseUrl(req, d.publicBaseUrl));
     };
 
