@@ -37,9 +37,18 @@ export function canonicalUrl(ref: string): string {
 
 /** The code that names a group or population: the first coding that is not a measure-population role. */
 export function primaryCode(cc: CodeableConcept | undefined): string | undefined {
-  const codings = cc?.coding ?? [];
-  const named = codings.find((c) => c.system !== MEASURE_POPULATION_SYSTEM && c.code) ?? codings.find((c) => c.code);
-  return named?.code ?? cc?.text;
+  // A plain loop: this runs for every population of every report on the validation hot path.
+  const codings = cc?.coding;
+  let role: string | undefined;
+  if (codings) {
+    for (let i = 0; i < codings.length; i++) {
+      const c = codings[i]!;
+      if (!c.code) continue;
+      if (c.system !== MEASURE_POPULATION_SYSTEM) return c.code;
+      role ??= c.code;
+    }
+  }
+  return role ?? cc?.text;
 }
 
 function roleOf(cc: CodeableConcept | undefined): string | undefined {
