@@ -1,12 +1,15 @@
-// The consumer loop and nothing else: decode/transform -> collect the batch -> write -> commit.
-// Offsets are resolved only after ClickHouse acknowledged the batch, so a crash redoes work but
-// never skips it; redone work is harmless because every write is versioned (see writer.ts).
+// The consumer loop and nothing else: decode/transform -> collect the batch -> write -> mark the
+// rollup slices it affects -> commit; and, for slice markers, recompute the slices -> commit.
+// Offsets are resolved only after ClickHouse acknowledged the batch (and its markers are in Kafka),
+// so a crash redoes work but never skips it; redone work is harmless because every write is
+// versioned and every recomputation is derived (see writer.ts and rollups.ts).
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Logger } from '@sitrep/shared/log';
 import type { Topics } from '@sitrep/shared/contracts/topics';
 import { DLQ_HEADERS } from '@sitrep/shared/contracts/records';
 import { transform, type Row, type Table } from './transform.js';
 import type { Writer } from './writer.js';
+import { facilityKeys, parseSliceKey, recompute, sliceKey, slicesOfMeasure, slicesOfReport, slicesOfSubjects, type Slice } from './rollups.js';
 import type { Metrics } from './metrics.js';
 
 export interface ConsumerOptions {
@@ -37,7 +40,7 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
     maxWaitTimeInMs: 250,
     retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },
   });
-  const dlq: Producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const producer: Producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const maxInvalid = o.maxInvalidInARow ?? 1000;
   let invalidInARow = 0;
   let running = false;
@@ -51,7 +54,7 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
   });
 
   async function deadLetter(topic: string, partition: number, m: { key: Buffer | null; value: Buffer | null; offset: string }, step: string, reason: string) {
-    await dlq.send({
+    await producer.send({
       topic: o.topics.measureReportsDlq,
       acks: -1,
       messages: [
@@ -73,38 +76,74 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
     o.log.warn({ topic, partition, offset: m.offset, step, reason }, 'record_dead_lettered');
   }
 
+  /**
+   * Writes the rows and returns the slices whose cells they change. For Locations and Organizations
+   * that is every slice of every facility they name, before and after the change.
+   */
+  async function affectedSlices(rows: Map<Table, Row[]>, write: () => Promise<void>): Promise<Slice[]> {
+    const { client, db } = o.writer;
+    const locationIds = (rows.get('locations') ?? []).map((r) => r.location_id as string);
+    const orgIds = (rows.get('organizations') ?? []).map((r) => r.org_id as string);
+    const before = await facilityKeys(client, db, locationIds, orgIds);
+    await write();
+    const after = await facilityKeys(client, db, locationIds, orgIds);
+    const slices = (rows.get('reports') ?? []).flatMap(slicesOfReport);
+    slices.push(...(await slicesOfSubjects(client, db, [...new Set([...before, ...after])])));
+    for (const m of rows.get('measures') ?? []) slices.push(...(await slicesOfMeasure(client, db, m.url as string)));
+    return slices;
+  }
+
+  async function markSlices(slices: Slice[]): Promise<void> {
+    const keys = new Set(slices.map(sliceKey));
+    if (keys.size === 0) return;
+    await producer.send({ topic: o.topics.rollupSlices, acks: -1, messages: [...keys].map((key) => ({ key, value: null })) });
+  }
+
   return {
     isRunning: () => running,
     async start() {
-      await dlq.connect();
+      await producer.connect();
       await consumer.connect();
       await consumer.subscribe({
-        topics: [o.topics.measureReports, o.topics.measures, o.topics.locations, o.topics.organizations],
+        topics: [o.topics.measureReports, o.topics.measures, o.topics.locations, o.topics.organizations, o.topics.rollupSlices],
         fromBeginning: true,
       });
       await consumer.run({
         eachBatchAutoResolve: false,
         autoCommit: true,
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
-          const rows = new Map<Table, Row[]>();
-          for (const message of batch.messages) {
-            if (!isRunning() || isStale()) return; // rebalance or shutdown: the next owner redoes it
-            const result = transform({ value: message.value, partition: batch.partition, offset: message.offset });
-            if (result.kind === 'invalid') {
-              if (++invalidInARow > maxInvalid) throw new Error(`more than ${maxInvalid} invalid records in a row: stopping`);
-              await deadLetter(batch.topic, batch.partition, message, result.step, result.reason);
-            } else {
-              invalidInARow = 0;
-              let list = rows.get(result.table);
-              if (!list) rows.set(result.table, (list = []));
-              list.push(result.row);
-            }
-          }
-          o.metrics.batchSize.observe(batch.messages.length);
-          await o.writer.write(rows, async () => {
+          const keepTrying = async () => {
             await heartbeat();
             return isRunning() && !isStale();
-          });
+          };
+          if (batch.topic === o.topics.rollupSlices) {
+            const slices = new Map<string, { slice: Slice; version: string }>();
+            for (const m of batch.messages) {
+              const slice = m.key ? parseSliceKey(m.key.toString()) : undefined;
+              if (!slice) await deadLetter(batch.topic, batch.partition, m, 'decode', 'not a rollup slice key');
+              // All markers of a slice are on this partition: the highest offset is the newest version.
+              else slices.set(sliceKey(slice), { slice, version: m.offset });
+            }
+            await o.writer.retrying('recompute', () => recompute(o.writer.client, o.writer.db, slices), keepTrying);
+          } else {
+            const rows = new Map<Table, Row[]>();
+            for (const message of batch.messages) {
+              if (!isRunning() || isStale()) return; // rebalance or shutdown: the next owner redoes it
+              const result = transform({ value: message.value, partition: batch.partition, offset: message.offset });
+              if (result.kind === 'invalid') {
+                if (++invalidInARow > maxInvalid) throw new Error(`more than ${maxInvalid} invalid records in a row: stopping`);
+                await deadLetter(batch.topic, batch.partition, message, result.step, result.reason);
+              } else {
+                invalidInARow = 0;
+                let list = rows.get(result.table);
+                if (!list) rows.set(result.table, (list = []));
+                list.push(result.row);
+              }
+            }
+            const slices = await o.writer.retrying('mark', () => affectedSlices(rows, () => o.writer.write(rows, keepTrying)), keepTrying);
+            await markSlices(slices);
+          }
+          o.metrics.batchSize.observe(batch.messages.length);
           resolveOffset(batch.lastOffset());
           await commitOffsetsIfNecessary();
           o.metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(batch.highWatermark) - Number(batch.lastOffset()) - 1));
@@ -115,7 +154,7 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
     async stop() {
       // disconnect() waits for the batch in flight, commits what it resolved, and leaves the group.
       await consumer.disconnect();
-      await dlq.disconnect();
+      await producer.disconnect();
       running = false;
     },
   };

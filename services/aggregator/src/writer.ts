@@ -27,8 +27,8 @@ export class Writer {
   private healthy = true;
 
   constructor(
-    private readonly client: ClickHouseClient,
-    private readonly db: string,
+    readonly client: ClickHouseClient,
+    readonly db: string,
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {}
@@ -55,22 +55,35 @@ export class Writer {
   async write(rows: Map<Table, Row[]>, keepTrying: () => Promise<boolean>): Promise<void> {
     for (const [table, values] of rows) {
       if (values.length === 0) continue;
-      for (let attempt = 0; ; attempt++) {
-        const started = performance.now();
-        try {
-          await this.client.insert({ table: `${this.db}.${table}`, values, format: 'JSONEachRow', columns: COLUMNS[table] as [string, ...string[]] });
-          this.metrics.writeDuration.observe({ table }, performance.now() - started);
-          this.metrics.rowsWritten.inc({ table }, values.length);
-          this.healthy = true;
-          break;
-        } catch (err) {
-          this.healthy = false;
-          this.metrics.writeErrors.inc({ table });
-          const delay = Math.min(5000, 200 * 2 ** Math.min(attempt, 5));
-          this.log.warn({ err: (err as Error).message, table, attempt, delayMs: delay }, 'clickhouse_write_failed');
-          await new Promise((r) => setTimeout(r, delay));
-          if (!(await keepTrying())) throw new Error('aborted: write abandoned, offsets not committed');
-        }
+      const started = performance.now();
+      await this.retrying(
+        `insert ${table}`,
+        () => this.client.insert({ table: `${this.db}.${table}`, values, format: 'JSONEachRow', columns: COLUMNS[table] as [string, ...string[]] }),
+        keepTrying,
+      );
+      this.metrics.writeDuration.observe({ table }, performance.now() - started);
+      this.metrics.rowsWritten.inc({ table }, values.length);
+    }
+  }
+
+  /**
+   * Runs a ClickHouse step until it succeeds, with backoff, marking ClickHouse unhealthy meanwhile.
+   * Only for idempotent steps: every write here is versioned or derived, so a retry is harmless.
+   */
+  async retrying<T>(step: string, work: () => Promise<T>, keepTrying: () => Promise<boolean>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = await work();
+        this.healthy = true;
+        return result;
+      } catch (err) {
+        if ((err as Error).message.startsWith('aborted:')) throw err;
+        this.healthy = false;
+        this.metrics.writeErrors.inc({ table: step });
+        const delay = Math.min(5000, 200 * 2 ** Math.min(attempt, 5));
+        this.log.warn({ err: (err as Error).message, step, attempt, delayMs: delay }, 'clickhouse_step_failed');
+        await new Promise((r) => setTimeout(r, delay));
+        if (!(await keepTrying())) throw new Error('aborted: abandoned, offsets not committed');
       }
     }
   }

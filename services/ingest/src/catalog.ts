@@ -80,14 +80,8 @@ export class Catalog {
   async follow(kafka: Kafka, topics: Topics, log: Logger): Promise<void> {
     // A group of its own per instance: every instance must see every partition.
     const consumer = (this.consumer = kafka.consumer({ groupId: `sitrep-ingest-catalog-${randomUUID()}`, maxWaitTimeInMs: 200 }));
-    const admin = kafka.admin();
-    await admin.connect();
     const watched = [topics.measureReports, topics.measures, topics.locations, topics.organizations];
-    const ends = new Map<string, bigint>();
-    for (const topic of watched) {
-      for (const p of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}/${p.partition}`, BigInt(p.high));
-    }
-    await admin.disconnect();
+    const ends = await endOffsets(kafka, watched, log);
     const remaining = new Set([...ends].filter(([, high]) => high > 0n).map(([k]) => k));
     let markCaughtUp: () => void = () => undefined;
     const caughtUp = new Promise<void>((resolve) => (markCaughtUp = resolve));
@@ -128,5 +122,25 @@ export class Catalog {
 
   async close(): Promise<void> {
     await this.consumer?.disconnect();
+  }
+}
+
+/** The end offset of every partition; retried, because right after topic creation leaders may still move. */
+async function endOffsets(kafka: Kafka, topics: string[], log: Logger): Promise<Map<string, bigint>> {
+  for (let attempt = 1; ; attempt++) {
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      const ends = new Map<string, bigint>();
+      for (const topic of topics) {
+        for (const p of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}/${p.partition}`, BigInt(p.high));
+      }
+      return ends;
+    } catch (err) {
+      log.warn({ err: (err as Error).message, attempt }, 'catalog_offsets_failed');
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * attempt)));
+    } finally {
+      await admin.disconnect();
+    }
   }
 }

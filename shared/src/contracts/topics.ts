@@ -7,6 +7,8 @@ export interface Topics {
   measures: string;
   locations: string;
   organizations: string;
+  /** Rollup slices (measure, grain, period) whose stored cells must be recomputed. */
+  rollupSlices: string;
 }
 
 export function topicNames(prefix = ''): Topics {
@@ -16,6 +18,7 @@ export function topicNames(prefix = ''): Topics {
     measures: `${prefix}sitrep.measures.v1`,
     locations: `${prefix}sitrep.locations.v1`,
     organizations: `${prefix}sitrep.organizations.v1`,
+    rollupSlices: `${prefix}sitrep.rollup-slices.v1`,
   };
 }
 
@@ -42,5 +45,8 @@ export function topicSpecs(t: Topics): TopicSpec[] {
     { topic: t.measures, numPartitions: 1, configEntries: compacted },
     { topic: t.locations, numPartitions: 1, configEntries: compacted },
     { topic: t.organizations, numPartitions: 1, configEntries: compacted },
+    // Keyed by slice: one partition owns each slice, so its recomputations run in order and the
+    // marker offset is a version that grows with the data the recomputation saw.
+    { topic: t.rollupSlices, numPartitions: REPORT_PARTITIONS, configEntries: [{ name: 'retention.ms', value: String(24 * 3600 * 1000) }] },
   ];
 }
