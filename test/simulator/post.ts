@@ -6,6 +6,8 @@ import { businessKey, businessKeyString } from '@sitrep/shared/fhir/identity';
 export interface PostResult {
   status: number;
   ms: number;
+  /** performance.now() when the answer arrived. */
+  at: number;
   id?: string;
 }
 
@@ -46,7 +48,8 @@ export async function postReports(baseUrl: string, reports: MeasureReport[], o: 
         await res.arrayBuffer();
         const location = res.headers.get('location') ?? '';
         const id = location.match(/MeasureReport\/([^/]+)/)?.[1];
-        results[i] = { status: res.status, ms: performance.now() - t0, ...(id ? { id } : {}) };
+        const at = performance.now();
+        results[i] = { status: res.status, ms: at - t0, at, ...(id ? { id } : {}) };
       })();
       lastOfKey.set(key, mine);
       await mine;

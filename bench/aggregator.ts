@@ -1,0 +1,139 @@
+// Aggregator benchmark (`npm run bench:aggregator`): drains a backlog of 30-population reports from
+// Kafka into ClickHouse with one aggregator, next to a raw ClickHouse insert of the same rows in the
+// same run; then freshness: p95 from 201 to visible in sitrep.rollups at a steady rate of posts.
+import { parseArgs } from 'node:util';
+import kafkajs from 'kafkajs';
+import { encodeRecord, HEADERS, RECORD_SCHEMA } from '@sitrep/shared/contracts/records';
+import { topicNames } from '@sitrep/shared/contracts/topics';
+import { businessKey, businessKeyString } from '@sitrep/shared/fhir/identity';
+import { COLUMNS, transform } from '@sitrep/aggregator/transform';
+import { facilities, scenario, simMeasure, SIM_MEASURE_URL } from '../test/simulator/generate.js';
+import { postReports } from '../test/simulator/post.js';
+import { clickhouse, dropTestDatabase, isolation, query } from '../test/helpers/stack.js';
+import { serviceEnv, startAggregator, startIngest } from '../test/helpers/services.js';
+import { waitFor } from '../test/helpers/wait.js';
+import { benchStack, fmt, percentile } from './common.js';
+
+const { values: a } = parseArgs({
+  options: {
+    reports: { type: 'string', default: '30000' },
+    rate: { type: 'string', default: '500' },
+    seconds: { type: 'string', default: '20' },
+  },
+});
+const N = Number(a.reports);
+const stack = await benchStack();
+const ch = clickhouse();
+const iso = isolation('bench_agg');
+const env = serviceEnv(iso);
+const topics = topicNames(iso.topicPrefix);
+
+try {
+  // --- the backlog: N distinct reports (facilities x days), produced straight to Kafka ---
+  const measure = simMeasure(10);
+  const days = Math.ceil(N / 1000);
+  const fac = facilities(Math.min(N, 1000), { states: 4, seed: 1 });
+  const reports = scenario({ measure, subjects: fac.map((f) => f.key), days, startDate: '2021-01-01', correctionShare: 0, duplicateShare: 0, seed: 2 })
+    .slice(0, N)
+    .map((s) => s.report);
+  const kafka = new kafkajs.Kafka({ brokers: stack.kafkaBrokers, logLevel: kafkajs.logLevel.ERROR });
+  const admin = kafka.admin();
+  await admin.connect();
+  const { topicSpecs } = await import('@sitrep/shared/contracts/topics');
+  await admin.createTopics({ topics: topicSpecs(topics), waitForLeaders: true });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const receivedAt = new Date().toISOString();
+  const envelope = (resourceType: 'MeasureReport' | 'Measure' | 'Location', id: string, resource: object) =>
+    encodeRecord({ schema: RECORD_SCHEMA, resourceType, id, receivedAt, requestId: 'bench', sender: { type: 'anonymous', id: 'bench' }, resource: resource as Record<string, unknown> });
+  await producer.send({ topic: topics.measures, acks: -1, messages: [{ key: 'Measure/sim', value: envelope('Measure', 'sim', measure) }] });
+  await producer.send({ topic: topics.locations, acks: -1, messages: fac.map((f) => ({ key: `Location/${f.location.id}`, value: envelope('Location', f.location.id!, f.location) })) });
+  const messages = reports.map((r, i) => ({ key: businessKeyString(businessKey(r)), value: envelope('MeasureReport', `r${i}`, r), headers: { [HEADERS.id]: `r${i}`, [HEADERS.resourceType]: 'MeasureReport' } }));
+  for (let i = 0; i < messages.length; i += 2000) await producer.send({ topic: topics.measureReports, acks: -1, messages: messages.slice(i, i + 2000) });
+  console.log(`backlog: ${fmt(N)} reports of 30 populations in Kafka (${fmt(messages.reduce((s, m) => s + m.value.length, 0) / 1e6, 1)} MB)`);
+
+  // --- the ceiling: the same rows inserted straight into ClickHouse ---
+  const rawDb = `${iso.database}_raw`;
+  const { migrate } = await import('@sitrep/aggregator/migrations');
+  const silent = { info: () => undefined } as never;
+  await migrate(ch, rawDb, silent);
+  const rows = messages.map((m, i) => {
+    const t = transform({ value: m.value, partition: 0, offset: String(i) });
+    if (t.kind !== 'ok') throw new Error(t.reason);
+    return t.row;
+  });
+  const t0 = performance.now();
+  for (let i = 0; i < rows.length; i += 5000) {
+    await ch.insert({ table: `${rawDb}.reports`, values: rows.slice(i, i + 5000), format: 'JSONEachRow', columns: COLUMNS.reports as [string, ...string[]] });
+  }
+  const rawSeconds = (performance.now() - t0) / 1000;
+  await ch.command({ query: `DROP DATABASE ${rawDb}` });
+  console.log(`raw ClickHouse insert of the same rows: ${fmt(N / rawSeconds)} reports/s (${fmt(rawSeconds, 1)} s)`);
+
+  // --- drain with one aggregator: until every report is in and every slice recomputed ---
+  const started = performance.now();
+  const aggregator = await startAggregator({ ...env, LOG_LEVEL: 'warn' }, { waitReady: false });
+  const lagZero = async () => {
+    let lag = 0;
+    for (const topic of [topics.measureReports, topics.rollupSlices, topics.locations, topics.measures]) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const committed = (await admin.fetchOffsets({ groupId: iso.groupId, topics: [topic] }))[0]?.partitions ?? [];
+      for (const e of ends) {
+        const c = committed.find((p) => p.partition === e.partition);
+        lag += Number(e.high) - Math.max(0, Number(c?.offset ?? 0));
+      }
+    }
+    return lag;
+  };
+  await waitFor(async () => {
+    const [r] = await query<{ n: string }>(ch, `SELECT count() AS n FROM ${iso.database}.reports`).catch(() => [{ n: '0' }]);
+    return Number(r?.n);
+  }, (n) => n >= N, { timeoutMs: 1_800_000, intervalMs: 250, what: 'all reports in ClickHouse' });
+  const inSeconds = (performance.now() - started) / 1000;
+  await waitFor(lagZero, (lag) => lag === 0, { timeoutMs: 1_800_000, intervalMs: 250, what: 'no lag (slices recomputed)' });
+  const drainSeconds = (performance.now() - started) / 1000;
+  console.log(`aggregator (1 instance): ${fmt(N / inSeconds)} reports/s into ClickHouse (${fmt(inSeconds, 1)} s); ` +
+    `${fmt(N / drainSeconds)} reports/s including rollup recomputation (${fmt(drainSeconds, 1)} s)`);
+  console.log(`ratio to the raw insert: ${fmt((N / inSeconds) / (N / rawSeconds), 2)} (rows in), ${fmt((N / drainSeconds) / (N / rawSeconds), 2)} (with rollups)`);
+
+  // --- freshness at a steady rate through ingest ---
+  const ingest = await startIngest({ ...env, LOG_LEVEL: 'warn' });
+  const rate = Number(a.rate);
+  const count = rate * Number(a.seconds);
+  // New facilities without Locations: their facility-level cells appear like any other's.
+  const fresh = facilities(count, { states: 4, seed: 9 }).map((f) => ({ ...f, key: f.key.replace(f.id, `FR${f.id}`) }));
+  const day = '2022-03-01';
+  const freshReports = scenario({ measure, subjects: fresh.map((f) => f.key), days: 1, startDate: day, correctionShare: 0, duplicateShare: 0, seed: 3 }).map((s) => s.report);
+  const acceptedAt = new Map<string, number>();
+  const visibleAt = new Map<string, number>();
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      const rows = await query<{ region: string }>(ch, `SELECT region FROM ${iso.database}.rollups WHERE measure = '${SIM_MEASURE_URL}' AND grain = 'day' AND period_start = '${day} 00:00:00' AND region_type = 'facility' AND population_code = 'bedsPop0' SETTINGS enable_optimize_predicate_expression = 1`).catch(() => []);
+      const now = performance.now();
+      for (const r of rows) if (!visibleAt.has(r.region)) visibleAt.set(r.region, now);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  const t1 = performance.now();
+  const results = await postReports(ingest.url, freshReports, {
+    concurrency: 32,
+    rate,
+  });
+  const postSeconds = (performance.now() - t1) / 1000;
+  results.forEach((r, i) => acceptedAt.set(`${freshReports[i]!.subject!.identifier!.system}|${freshReports[i]!.subject!.identifier!.value}`, r.at));
+  await waitFor(async () => visibleAt.size, (n) => n >= freshReports.length, { timeoutMs: 300_000, intervalMs: 250, what: 'every fresh report visible' });
+  polling = false;
+  await poller;
+  const lags = [...acceptedAt].map(([k, t]) => (visibleAt.get(k)! - t) / 1000).sort((x, y) => x - y);
+  const statuses = results.filter((r) => r.status !== 201).length;
+  console.log(`freshness at ${rate} reports/s for ${a.seconds} s (achieved ${fmt(freshReports.length / postSeconds)}/s, ${statuses} non-201): ` +
+    `p50 ${fmt(percentile(lags, 50), 2)} s, p95 ${fmt(percentile(lags, 95), 2)} s, max ${fmt(lags[lags.length - 1]!, 2)} s from 201 to visible in sitrep.rollups`);
+  await Promise.all([ingest.stop(), aggregator.stop()]);
+  await producer.disconnect();
+  await admin.disconnect();
+} finally {
+  await dropTestDatabase(ch, iso.database).catch(() => undefined);
+  await ch.close();
+  await stack.stop();
+}
