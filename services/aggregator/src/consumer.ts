@@ -110,6 +110,8 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
       });
       await consumer.run({
         eachBatchAutoResolve: false,
+        // Slice recomputations (ClickHouse-bound) then overlap with writing reports.
+        partitionsConsumedConcurrently: 2,
         autoCommit: true,
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
           const keepTrying = async () => {
