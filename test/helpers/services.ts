@@ -64,7 +64,17 @@ async function startService(
   };
   if (waitReady) {
     try {
-      await waitFor(() => fetch(`${url}/readyz`).then((r) => r.status), (s) => s === 200, { timeoutMs: 60_000, what: `${entry} ready` });
+      await waitFor(
+        async () => {
+          if (child.exitCode !== null) throw new Error(`${entry} exited with code ${child.exitCode} before it was ready`);
+          return fetch(`${url}/readyz`).then((r) => r.status);
+        },
+        (s) => s === 200,
+        { timeoutMs: 60_000, what: `${entry} ready` },
+      ).catch((err: Error) => {
+        if (child.exitCode !== null) throw new Error(`${entry} exited with code ${child.exitCode} before it was ready`);
+        throw err;
+      });
     } catch (err) {
       await service.kill9();
       throw new Error(`${(err as Error).message}\n--- output ---\n${out.slice(-5000)}`);

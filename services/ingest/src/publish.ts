@@ -1,7 +1,7 @@
 // The only code that talks to the Kafka producer. A publish resolves only when the broker has
 // acknowledged the record (acks from all in-sync replicas, idempotent producer), and fails with
 // DependencyUnavailableError within a bounded time when Kafka is down or slow, never hanging.
-import kafkajs, { type Kafka, type Producer, type IHeaders } from 'kafkajs';
+import kafkajs, { type Admin, type Kafka, type Producer, type IHeaders } from 'kafkajs';
 import { DependencyUnavailableError } from '@sitrep/shared/errors';
 import type { Logger } from '@sitrep/shared/log';
 
@@ -21,6 +21,8 @@ export interface Ack {
 
 interface Pending {
   record: OutgoingRecord;
+  /** The caller was already answered (timed out): never send it, since the caller was told it was not stored. */
+  settled: () => boolean;
   resolve: (ack: Ack) => void;
   reject: (err: Error) => void;
 }
@@ -43,7 +45,10 @@ export class Publisher {
   private readonly producer: Producer;
   private queue: Pending[] = [];
   private sending = false;
-  private connected = false;
+  /** Whether Kafka answered lately: a failed publish or probe turns it false, a success true. */
+  private healthy = false;
+  private probe: NodeJS.Timeout | undefined;
+  private admin: Admin | undefined;
 
   constructor(private readonly o: PublisherOptions) {
     this.producer = o.kafka.producer({
@@ -52,16 +57,33 @@ export class Publisher {
       allowAutoTopicCreation: false,
       retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
     });
-    this.producer.on(this.producer.events.CONNECT, () => (this.connected = true));
-    this.producer.on(this.producer.events.DISCONNECT, () => (this.connected = false));
   }
 
   async connect(): Promise<void> {
     await this.producer.connect();
+    this.healthy = true;
+    // NOTE: kafkajs emits DISCONNECT only when disconnect() is called, not when the broker dies,
+    // so readiness comes from publish results plus a periodic metadata probe (which also lets an
+    // instance that gets no traffic while not ready become ready again).
+    const admin = (this.admin = this.o.kafka.admin({ retry: { retries: 0 } }));
+    let probing = false;
+    this.probe = setInterval(() => {
+      if (probing) return;
+      probing = true;
+      admin
+        .connect()
+        .then(() => admin.describeCluster())
+        .then(
+          () => (this.healthy = true),
+          () => (this.healthy = false),
+        )
+        .finally(() => (probing = false));
+    }, 2000);
+    this.probe.unref();
   }
 
   isConnected(): boolean {
-    return this.connected;
+    return this.healthy;
   }
 
   publish(record: OutgoingRecord): Promise<Ack> {
@@ -73,6 +95,7 @@ export class Publisher {
       }, this.o.timeoutMs);
       this.queue.push({
         record,
+        settled: () => settled,
         resolve: (ack) => {
           clearTimeout(timer);
           if (!settled) resolve(ack);
@@ -90,8 +113,8 @@ export class Publisher {
     this.sending = true;
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.o.maxBatch ?? 1000);
-        await this.sendBatch(batch);
+        const batch = this.queue.splice(0, this.o.maxBatch ?? 1000).filter((p) => !p.settled());
+        if (batch.length) await this.sendBatch(batch);
       }
     } finally {
       this.sending = false;
@@ -122,6 +145,7 @@ export class Publisher {
         };
       });
       const results = await this.producer.sendBatch({ acks: -1, timeout: this.o.timeoutMs, topicMessages });
+      this.healthy = true;
       const next = new Map<string, bigint>();
       for (const r of results) next.set(`${r.topicName}/${r.partition}`, BigInt(r.baseOffset ?? r.offset ?? '0'));
       for (const p of batch) {
@@ -132,6 +156,7 @@ export class Publisher {
         p.resolve({ partition, offset: offset.toString() });
       }
     } catch (err) {
+      this.healthy = false;
       this.o.log.warn({ err: (err as Error).message, records: batch.length }, 'kafka_publish_failed');
       const e = new DependencyUnavailableError('kafka', `Kafka unavailable: ${(err as Error).message}`, { cause: err });
       for (const p of batch) p.reject(e);
@@ -160,7 +185,9 @@ export class Publisher {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.probe);
     while (this.sending || this.queue.length > 0) await new Promise((r) => setTimeout(r, 10));
     await this.producer.disconnect();
+    await this.admin?.disconnect();
   }
 }

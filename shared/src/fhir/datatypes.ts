@@ -395,8 +395,15 @@ const EXTENSION_VALUES = new Map<string, (v: unknown, at: Seg) => void>([
   ['valueDosage', opaque], ['valueMeta', meta],
 ]);
 
+/** Extensions nest without bound in FHIR; a hostile body must not exhaust the stack (a 422, not a 500). */
+const MAX_DEPTH = 64;
+
 export function extensions(v: unknown, at: Seg): void {
   if (!isList(v, at)) return;
+  if (depth > MAX_DEPTH) {
+    report('too-costly', `elements nested more than ${MAX_DEPTH} levels deep are not accepted`, at);
+    return;
+  }
   enter(at);
   for (let i = 0; i < v.length; i++) extension(v[i], i);
   leave();

@@ -14,11 +14,22 @@ export function capabilityStatement(softwareVersion: string) {
     format: ['application/fhir+json', 'json'],
     software: { name: 'sitrep', version: softwareVersion },
     implementation: { description: 'sitrep: SANER Measure Consumer (Produce Measure, PUSH-TX)' },
-    instantiates: [`${SANER_CS}/MeasureConsumer-ProduceMeasure-Push`, `${SANER_CS}/MeasureConsumer-Push`],
+    instantiates: [
+      `${SANER_CS}/MeasureConsumer-ProduceMeasure-Push`,
+      `${SANER_CS}/MeasureConsumer-Push`,
+      `${SANER_CS}/MeasureConsumer-ProduceMeasure-SupplementalData`,
+    ],
     rest: [
       {
         mode: 'server',
         documentation: 'A 2xx means the resource is durably in Kafka. Reports are identified by (measure, subject.identifier, reporter, period): a create for an existing report updates it.',
+        interaction: [
+          {
+            code: 'batch',
+            documentation:
+              'POST [base] with a batch Bundle (SANER Supplemental Data): entries are independent; entries of resource types other than those below get 404. transaction Bundles are refused (400).',
+          },
+        ],
         resource: [
           {
             type: 'MeasureReport',
