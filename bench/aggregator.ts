@@ -3,7 +3,7 @@
 // same run; then freshness: p95 from 201 to visible in sitrep.rollups at a steady rate of posts.
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
-import { encodeRecord, HEADERS, RECORD_SCHEMA } from '@sitrep/shared/contracts/records';
+import { encodeRecord, recordHeaders, RECORD_SCHEMA } from '@sitrep/shared/contracts/records';
 import { topicNames } from '@sitrep/shared/contracts/topics';
 import { businessKey, businessKeyString } from '@sitrep/shared/fhir/identity';
 import { COLUMNS, transform } from '@sitrep/aggregator/transform';
@@ -48,8 +48,8 @@ try {
     encodeRecord({ schema: RECORD_SCHEMA, resourceType, id, receivedAt, requestId: 'bench', sender: { type: 'anonymous', id: 'bench' }, resource: resource as Record<string, unknown> });
   await producer.send({ topic: topics.measures, acks: -1, messages: [{ key: 'Measure/sim', value: envelope('Measure', 'sim', measure) }] });
   await producer.send({ topic: topics.locations, acks: -1, messages: fac.map((f) => ({ key: `Location/${f.location.id}`, value: envelope('Location', f.location.id!, f.location) })) });
-  const messages = reports.map((r, i) => ({ key: businessKeyString(businessKey(r)), value: envelope('MeasureReport', `r${i}`, r), headers: { [HEADERS.id]: `r${i}`, [HEADERS.resourceType]: 'MeasureReport' } }));
-  for (let i = 0; i < messages.length; i += 2000) await producer.send({ topic: topics.measureReports, acks: -1, messages: messages.slice(i, i + 2000) });
+  const messages = reports.map((r, i) => ({ key: businessKeyString(businessKey(r)), value: envelope('MeasureReport', `r${i}`, r), headers: recordHeaders({ resourceType: 'MeasureReport', id: `r${i}` }) }));
+  for (let i = 0; i < messages.length; i += 2000) await producer.send({ topic: topics.measureReports, acks: -1, compression: kafkajs.CompressionTypes.GZIP, messages: messages.slice(i, i + 2000) });
   console.log(`backlog: ${fmt(N)} reports of 30 populations in Kafka (${fmt(messages.reduce((s, m) => s + m.value.length, 0) / 1e6, 1)} MB)`);
 
   // --- the ceiling: the same rows inserted straight into ClickHouse ---

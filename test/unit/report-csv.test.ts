@@ -478,7 +478,7 @@ describe('line ends, BOM and quoting', () => {
   });
 });
 
-describe('throughput', () => {
+describe('large files', () => {
   // The CDC template's shape (30 columns, US dates, a map): 2,000 facilities x 10 days.
   const header = readFileSync(path.join(FIXTURES, 'saner/csv/covid19-test-csv-import.csv'), 'utf8').split(/\r?\n/)[0]!;
   const width = header.split(',').length;
@@ -490,27 +490,10 @@ describe('throughput', () => {
   const rows = lines.length - 1;
   const map = ['orgid$subject,collectionDate$period', 'numTotBeds,numbeds,numBedsOcc,numICUBeds,numICUBedsOcc,numVent,numVentUse,numC19HospPats,numC19MechVentPats,numC19HOPats,numC19OverflowPats,numC19OFMechVentPats,numC19Died'];
 
-  // Timed by the shorter of wall time and process CPU time, best of 4 (the first run warms the
-  // JIT): on a 2-core machine that also runs Kafka and ClickHouse for the e2e tests, wall time
-  // measures the neighbours, and CPU time counts V8's parallel GC threads twice.
-  test('at least 20,000 rows/s', (t) => {
-    let bestCpu = Infinity;
-    let bestWall = Infinity;
-    let out: ReportCsvResult | undefined;
-    for (let i = 0; i < 4; i++) {
-      out = undefined; // let the previous result go before measuring the next
-      const cpu = process.cpuUsage();
-      const wall = process.hrtime.bigint();
-      out = convert(csv, { measure: CDC, map });
-      bestWall = Math.min(bestWall, Number(process.hrtime.bigint() - wall) / 1e6);
-      const used = process.cpuUsage(cpu);
-      bestCpu = Math.min(bestCpu, (used.user + used.system) / 1000);
-    }
-    assert.deepEqual(out!.errors, []);
-    assert.equal(out!.reports.length, rows);
-    const perSecond = Math.round(rows / (Math.min(bestCpu, bestWall) / 1000));
-    const rate = (ms: number) => Math.round(rows / (ms / 1000));
-    t.diagnostic(`report-csv: ${rows} rows (${(csv.length / 1e6).toFixed(1)} MB, ${width} columns): ${bestWall.toFixed(0)} ms wall = ${rate(bestWall)} rows/s, ${bestCpu.toFixed(0)} ms CPU = ${rate(bestCpu)} rows/s`);
-    assert.ok(perSecond >= 20_000, `${perSecond} rows/s`);
+  // Speed is measured by `npm run bench:csv`, never by a timed test; this checks the large file converts.
+  test('a 20,000-row file in the CDC template shape converts completely', () => {
+    const out = convert(csv, { measure: CDC, map });
+    assert.deepEqual(out.errors, []);
+    assert.equal(out.reports.length, rows);
   });
 });

@@ -3,7 +3,7 @@
 // so identity and durability rules live in one place.
 import type { MeasureReport } from 'fhir/r4.js';
 import { OperationOutcomeError } from '@sitrep/shared/errors';
-import { encodeRecord, HEADERS, RECORD_SCHEMA, type ResourceKind, type Sender } from '@sitrep/shared/contracts/records';
+import { encodeRecord, recordHeaders, RECORD_SCHEMA, type ResourceKind, type Sender } from '@sitrep/shared/contracts/records';
 import type { Topics } from '@sitrep/shared/contracts/topics';
 import { businessKey, businessKeyString, reportIdFor } from '@sitrep/shared/fhir/identity';
 import { canonicalUrl } from '@sitrep/shared/fhir/measure';
@@ -104,14 +104,7 @@ export class Acceptor {
       key,
       // The record carries the resource exactly as received; `id` says which id the server gave it.
       value: encodeRecord({ schema: RECORD_SCHEMA, resourceType: kind, id, receivedAt: ctx.receivedAt, requestId: ctx.requestId, sender: ctx.sender, resource }),
-      headers: {
-        [HEADERS.schema]: String(RECORD_SCHEMA),
-        [HEADERS.resourceType]: kind,
-        [HEADERS.id]: id,
-        [HEADERS.requestId]: ctx.requestId,
-        [HEADERS.receivedAt]: ctx.receivedAt,
-        [HEADERS.sender]: `${ctx.sender.type}:${ctx.sender.id}`,
-      },
+      headers: recordHeaders({ resourceType: kind, id }),
     });
   }
 

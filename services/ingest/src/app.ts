@@ -10,6 +10,7 @@ import type { Catalog } from './catalog.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { resourceRoutes } from './routes/resources.js';
 import { bulkRoutes } from './routes/bulk.js';
+import { reportCsvRoutes } from './routes/report-csv.js';
 import { batchRoutes } from './routes/batch.js';
 
 export interface AppDeps {
@@ -19,6 +20,8 @@ export interface AppDeps {
   /** Ready when Kafka is reachable and the catalog has caught up. */
   isReady: () => { ready: boolean; checks: Record<string, boolean> };
   maxBodyBytes: number;
+  /** Limits of NDJSON bulk push (POST /MeasureReport/$import); defaults in routes/bulk.ts. */
+  ndjson?: { maxLineBytes: number; maxBodyBytes: number };
   publicBaseUrl?: string;
   retryAfterSeconds?: number;
   version?: string;
@@ -31,6 +34,7 @@ const KNOWN: Record<string, string[]> = {
   Location: ['GET', 'PUT'],
   Organization: ['GET', 'PUT'],
   metadata: ['GET'],
+  '': ['POST'], // [base]: batch Bundles
 };
 
 export function createApp(d: AppDeps): express.Express {
@@ -61,15 +65,18 @@ export function createApp(d: AppDeps): express.Express {
   });
   app.use(metadataRoutes(d.version ?? '0.1.0'));
   // Operation routes ($import) before the resource routes, whose /:id would match them.
-  app.use(bulkRoutes({ acceptor: d.acceptor, log: d.log }));
+  app.use(bulkRoutes({ acceptor: d.acceptor, log: d.log, ...d.ndjson, retryAfterSeconds: d.retryAfterSeconds ?? 5 }));
+  app.use(reportCsvRoutes({ acceptor: d.acceptor, catalog: d.catalog, log: d.log, maxBodyBytes: d.maxBodyBytes, publicBaseUrl: d.publicBaseUrl, retryAfterSeconds: d.retryAfterSeconds ?? 5 }));
   app.use(batchRoutes({ acceptor: d.acceptor, maxBodyBytes: d.maxBodyBytes, publicBaseUrl: d.publicBaseUrl }));
   app.use(resourceRoutes({ acceptor: d.acceptor, catalog: d.catalog, maxBodyBytes: d.maxBodyBytes, publicBaseUrl: d.publicBaseUrl }));
 
   // Nothing matched: 405 for a known resource type with a method it does not support, else 404.
-  app.use((req, _res, next) => {
+  app.use((req, res, next) => {
     const type = req.path.split('/')[1] ?? '';
     const methods = KNOWN[type];
     if (methods) {
+      // RFC 9110 section 15.5.6: a 405 MUST carry Allow.
+      res.setHeader('Allow', methods.join(', '));
       next(OperationOutcomeError.single(405, 'not-supported', `${req.method} is not supported on ${req.path}; supported: ${methods.join(', ')}`));
     } else {
       next(OperationOutcomeError.single(404, 'not-found', `no route for ${req.method} ${req.path}: unknown resource type or operation`));

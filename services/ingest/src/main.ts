@@ -17,7 +17,10 @@ const config = parseConfig(
     HOST: z.string().default('127.0.0.1'),
     PUBLIC_BASE_URL: z.string().url().optional(),
     MAX_BODY_BYTES: envInt(4 * 1024 * 1024, 1024),
-    PUBLISH_TIMEOUT_MS: envInt(8000, 100, 10_000),
+    // At most 9 s: the answer leaves shortly after the timeout, and it must arrive within 10 s.
+    PUBLISH_TIMEOUT_MS: envInt(8000, 100, 9_000),
+    NDJSON_MAX_LINE_BYTES: envInt(1024 * 1024, 256),
+    NDJSON_MAX_BODY_BYTES: envInt(4 * 1024 ** 3, 1024),
   }),
 );
 const log = createLogger('ingest', config.LOG_LEVEL);
@@ -32,6 +35,7 @@ const app = createApp({
   catalog,
   log,
   maxBodyBytes: config.MAX_BODY_BYTES,
+  ndjson: { maxLineBytes: config.NDJSON_MAX_LINE_BYTES, maxBodyBytes: config.NDJSON_MAX_BODY_BYTES },
   ...(config.PUBLIC_BASE_URL ? { publicBaseUrl: config.PUBLIC_BASE_URL.replace(/\/$/, '') } : {}),
   isReady: () => {
     const checks = { kafka: publisher.isConnected(), catalog: catalog.isCaughtUp() };
