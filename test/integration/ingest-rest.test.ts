@@ -329,18 +329,21 @@ describe('metadata and reference data', () => {
       kind: string;
       instantiates: string[];
       format: string[];
-      rest: { mode: string; interaction?: { code: string }[]; resource: { type: string; interaction: { code: string }[]; supportedProfile?: string[] }[] }[];
+      rest: { mode: string; interaction?: { code: string }[]; resource: { type: string; interaction: { code: string }[]; supportedProfile?: string[]; operation?: { name: string }[] }[] }[];
     };
     assert.equal(cs.resourceType, 'CapabilityStatement');
     assert.equal(cs.fhirVersion, '4.0.1');
     assert.ok(cs.format.includes('application/fhir+json'));
     assert.ok(cs.instantiates.includes('http://hl7.org/fhir/uv/saner/CapabilityStatement/MeasureConsumer-ProduceMeasure-Push'));
     assert.ok(cs.instantiates.includes('http://hl7.org/fhir/uv/saner/CapabilityStatement/MeasureConsumer-ProduceMeasure-SupplementalData'));
+    assert.ok(cs.instantiates.includes('http://hl7.org/fhir/uv/saner/CapabilityStatement/MeasureConsumer-ProduceMeasure-CSV-Push'));
     const server = cs.rest.find((r) => r.mode === 'server')!;
     assert.ok(server.interaction?.some((i) => i.code === 'batch'), 'the batch system interaction is declared');
     const report = server.resource.find((r) => r.type === 'MeasureReport')!;
     assert.deepEqual(report.interaction.map((i) => i.code).sort(), ['create', 'update']);
     assert.deepEqual(report.supportedProfile, ['http://hl7.org/fhir/uv/saner/StructureDefinition/PublicHealthMeasureReport']);
+    assert.deepEqual(report.operation?.map((o) => o.name), ['import']);
+    assert.deepEqual(server.resource.find((r) => r.type === 'Measure')?.operation?.map((o) => o.name), ['report-csv']);
     for (const type of ['Measure', 'Location', 'Organization']) {
       assert.deepEqual(server.resource.find((r) => r.type === type)?.interaction.map((i) => i.code).sort(), ['read', 'update'], type);
     }

@@ -18,6 +18,8 @@ export function capabilityStatement(softwareVersion: string) {
       `${SANER_CS}/MeasureConsumer-ProduceMeasure-Push`,
       `${SANER_CS}/MeasureConsumer-Push`,
       `${SANER_CS}/MeasureConsumer-ProduceMeasure-SupplementalData`,
+      `${SANER_CS}/MeasureConsumer-ProduceMeasure-CSV-Push`,
+      `${SANER_CS}/MeasureConsumer-CSV-Push`,
     ],
     rest: [
       {
@@ -39,8 +41,22 @@ export function capabilityStatement(softwareVersion: string) {
             updateCreate: true,
             conditionalCreate: false,
             conditionalUpdate: false,
+            operation: [
+              {
+                name: 'import',
+                definition: 'http://sitrep.example/OperationDefinition/MeasureReport-import',
+                documentation: 'POST [base]/MeasureReport/$import with application/fhir+ndjson (one report per line, optionally gzip): per-line outcomes; see docs/bulk.md',
+              },
+            ],
           },
-          ...['Measure', 'Location', 'Organization'].map((type) => ({
+          {
+            type: 'Measure',
+            interaction: [{ code: 'read' }, { code: 'update' }],
+            versioning: 'versioned',
+            updateCreate: true,
+            operation: [{ name: 'report-csv', definition: 'http://hl7.org/fhir/uv/saner/OperationDefinition/Measure-report-csv' }],
+          },
+          ...['Location', 'Organization'].map((type) => ({
             type,
             interaction: [{ code: 'read' }, { code: 'update' }],
             versioning: 'versioned',
