@@ -250,7 +250,30 @@ function groups(v: unknown, def: MeasureDefinition | undefined): void {
   if (!isList(v, 'group')) return;
   enter('group');
   for (let i = 0; i < v.length; i++) group(v[i], i, def);
+  noDuplicateCodes(v, 'group');
   leave();
+}
+
+/**
+ * Two groups (or two populations of one group) with the same code would be counted twice by the
+ * rollups, so a report must name each once (codes compare case-insensitively, as MeasuredValues do).
+ */
+function noDuplicateCodes(items: unknown[], what: string): void {
+  if (items.length < 2) return;
+  const seen: string[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    const c = typeof item === 'object' && item !== null ? codeOf((item as { code?: unknown }).code) : undefined;
+    if (c === undefined) continue;
+    const lower = c.toLowerCase();
+    const first = seen.indexOf(lower);
+    if (first >= 0) {
+      enter(i);
+      report('invariant', `${what} code '${c}' appears more than once (also at ${what}[${first}])`, 'code');
+      leave();
+    }
+    seen[i] = lower;
+  }
 }
 
 function group(g: unknown, i: number, def: MeasureDefinition | undefined): void {
@@ -293,6 +316,7 @@ function populations(v: unknown, at: string, gdef: GroupDefinition | undefined):
   if (!isList(v, at)) return;
   enter(at);
   for (let i = 0; i < v.length; i++) population(v[i], i, gdef);
+  noDuplicateCodes(v, 'population');
   leave();
 }
 
@@ -309,6 +333,7 @@ function population(p: unknown, i: number, gdef: GroupDefinition | undefined): v
         break;
       case 'count':
         integer(p.count, k);
+        if (typeof p.count === 'number' && p.count < 0) report('value', 'a population count cannot be negative', k);
         break;
       case '_count':
         primitiveElement(p[k], 'count');
