@@ -93,7 +93,11 @@ FROM
       (
         SELECT * FROM
         (
-          SELECT * FROM ${db}.reports FINAL
+          -- Only the columns the rollup reads: FINAL reads every selected column, and the stored
+          -- resource JSON is most of a row's bytes.
+          SELECT measure, subject, reporter, status, local_date, subject_is_region, region_types, regions, period_start_utc,
+                 received_at, grains, grain_ends, pop_group_keys, pop_keys, pop_values, pop_present
+          FROM ${db}.reports FINAL
           WHERE measure = ${sqlString(s.measure)} AND period_start_utc >= toDateTime('${lo}', 'UTC') AND period_start_utc < toDateTime('${hi}', 'UTC')
         )
         WHERE status != 'error' AND local_date >= toDate('${from}') AND local_date < toDate('${to}')
