@@ -3,6 +3,7 @@
 // ClickHouse stopped and started in the middle of a stream loses nothing and counts nothing twice.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
 import type { MeasureReport } from 'fhir/r4.js';
 import { businessKey, businessKeyString } from '@sitrep/shared/fhir/identity';
 import { facilities, scenario, simMeasure, SIM_MEASURE_URL } from '../simulator/generate.js';
@@ -81,12 +82,16 @@ test('over a week, point-in-time takes the latest day and count sums the days; a
   ];
   assert.ok((await postReports(ingest.url, reports)).every((r) => r.status === 201));
   const week = (pop: string) => `population_code = '${pop}' AND grain = 'week' AND period_start = '2020-06-01 00:00:00' AND region_type IN ('facility', 'state')`;
-  const beds = await waitFor(() => rollup(week('bedsPop0')), (rows) => rows.length === 3, { what: 'point-in-time week' });
+  // Rollups are eventually consistent: wait until the last day's report is in, then compare.
   // A: its latest day (Sunday) 106; B: the latest day it reported (Wednesday) 40; the state: 146.
-  assert.deepEqual(new Map(beds.map((r) => [r.region, [r.value, r.subjects_reporting]])), new Map([[a!.key, [106, '1']], [b!.key, [40, '1']], [`US-${a!.state}`, [146, '2']]]));
-  const adm = await rollup(week('admissionsPop0'));
-  // A: 1+2+...+7 = 28; B: 5+7 = 12; state: 40.
-  assert.deepEqual(new Map(adm.map((r) => [r.region, r.value])), new Map([[a!.key, 28], [b!.key, 12], [`US-${a!.state}`, 40]]));
+  const expectBeds = new Map([[a!.key, [106, '1']], [b!.key, [40, '1']], [`US-${a!.state}`, [146, '2']]]);
+  // A: 1+2+...+7 = 28; B: 5+7 = 12; the state: 40.
+  const expectAdmissions = new Map([[a!.key, 28], [b!.key, 12], [`US-${a!.state}`, 40]]);
+  const asMap = (rows: Awaited<ReturnType<typeof rollup>>) => new Map(rows.map((r) => [r.region, [r.value, r.subjects_reporting]]));
+  const beds = await waitFor(() => rollup(week('bedsPop0')), (rows) => isDeepStrictEqual(asMap(rows), expectBeds), { what: 'point-in-time week' }).catch(() => rollup(week('bedsPop0')));
+  assert.deepEqual(asMap(beds), expectBeds);
+  const adm = await waitFor(() => rollup(week('admissionsPop0')), (rows) => rows.length === 3 && rows.every((r) => expectAdmissions.get(r.region) === r.value), { what: 'count week' }).catch(() => rollup(week('admissionsPop0')));
+  assert.deepEqual(new Map(adm.map((r) => [r.region, r.value])), expectAdmissions);
 });
 
 test('ClickHouse stopped and started in the middle of a stream: no loss, no double count', { timeout: 180_000 }, async () => {
