@@ -37,15 +37,21 @@ export function createKafka(o: KafkaOptions): Kafka {
 }
 
 /** Creates the topics that do not exist yet; safe to call from every instance at every start. */
-export async function ensureTopics(admin: Admin, topics: Topics): Promise<void> {
-  const existing = new Set(await admin.listTopics());
-  const missing = topicSpecs(topics).filter((s) => !existing.has(s.topic));
-  if (missing.length === 0) return;
+export async function ensureTopics(kafka: Kafka, topics: Topics): Promise<void> {
+  const admin: Admin = kafka.admin();
+  await admin.connect();
   try {
-    await admin.createTopics({ topics: missing, waitForLeaders: true });
-  } catch (err) {
-    // Another instance may have created them in the meantime: only fail if they are still missing.
-    const now = new Set(await admin.listTopics());
-    if (missing.some((s) => !now.has(s.topic))) throw err;
+    const existing = new Set(await admin.listTopics());
+    const missing = topicSpecs(topics).filter((s) => !existing.has(s.topic));
+    if (missing.length === 0) return;
+    try {
+      await admin.createTopics({ topics: missing, waitForLeaders: true });
+    } catch (err) {
+      // Another instance may have created them in the meantime: only fail if they are still missing.
+      const now = new Set(await admin.listTopics());
+      if (missing.some((s) => !now.has(s.topic))) throw err;
+    }
+  } finally {
+    await admin.disconnect();
   }
 }

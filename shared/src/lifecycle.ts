@@ -1,4 +1,5 @@
-// Graceful shutdown: close steps run once, in the order registered, on SIGTERM or SIGINT.
+// Service lifecycle: start-up steps retried until their dependency answers, and graceful shutdown
+// (close steps run once, in the order registered, on SIGTERM or SIGINT).
 import type { Logger } from './log.js';
 
 export type CloseStep = { name: string; close: () => Promise<void> };
@@ -29,4 +30,19 @@ export function onShutdown(log: Logger, steps: CloseStep[], timeoutMs = 15_000):
     });
   }
   return shutdown;
+}
+
+/**
+ * Runs a start-up step until it succeeds, with a growing pause: Kafka or ClickHouse may still be
+ * starting, and a service should wait for them rather than crash-loop.
+ */
+export async function retryUntilDone<T>(log: Logger, step: string, work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      log.warn({ err: (err as Error).message, step, attempt }, 'startup_step_failed');
+      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
+    }
+  }
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { commonSchema, envInt, parseConfig } from '@sitrep/shared/config';
 import { createLogger } from '@sitrep/shared/log';
 import { createKafka, ensureTopics } from '@sitrep/shared/kafka';
-import { onShutdown } from '@sitrep/shared/lifecycle';
+import { onShutdown, retryUntilDone } from '@sitrep/shared/lifecycle';
 import { topicNames } from '@sitrep/shared/contracts/topics';
 import { createClickHouse, Writer } from './writer.js';
 import { createConsumer } from './consumer.js';
@@ -56,28 +56,7 @@ onShutdown(log, [
 
 server.listen(config.HEALTH_PORT, config.HOST, () => log.info({ port: config.HEALTH_PORT }, 'health_listening'));
 
-// ClickHouse or Kafka may still be starting: retry the start-up steps until they succeed.
-async function startWithRetry(name: string, step: () => Promise<unknown>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await step();
-      return;
-    } catch (err) {
-      log.warn({ err: (err as Error).message, step: name, attempt }, 'startup_step_failed');
-      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
-    }
-  }
-}
-
-await startWithRetry('migrate', () => migrate(clickhouse, config.CLICKHOUSE_DATABASE, log));
-await startWithRetry('topics', async () => {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await ensureTopics(admin, topics);
-  } finally {
-    await admin.disconnect();
-  }
-});
+await retryUntilDone(log, 'migrate', () => migrate(clickhouse, config.CLICKHOUSE_DATABASE, log));
+await retryUntilDone(log, 'topics', () => ensureTopics(kafka, topics));
 await consumer.start();
 log.info({ groupId: config.AGGREGATOR_GROUP_ID }, 'aggregator_started');

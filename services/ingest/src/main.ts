@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { commonSchema, envInt, parseConfig } from '@sitrep/shared/config';
 import { createLogger } from '@sitrep/shared/log';
 import { createKafka, ensureTopics } from '@sitrep/shared/kafka';
-import { onShutdown } from '@sitrep/shared/lifecycle';
+import { onShutdown, retryUntilDone } from '@sitrep/shared/lifecycle';
 import { topicNames } from '@sitrep/shared/contracts/topics';
 import { Publisher } from './publish.js';
 import { Catalog } from './catalog.js';
@@ -43,24 +43,11 @@ const app = createApp({
   },
 });
 
-// Kafka may still be starting: retry until the topics exist and the producer is connected.
-for (let attempt = 1; ; attempt++) {
-  try {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      await ensureTopics(admin, topics);
-    } finally {
-      await admin.disconnect();
-    }
-    await publisher.connect();
-    await publisher.loadPartitions([topics.measureReports, topics.measures, topics.locations, topics.organizations]);
-    break;
-  } catch (err) {
-    log.warn({ err: (err as Error).message, attempt }, 'kafka_not_ready');
-    await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
-  }
-}
+await retryUntilDone(log, 'kafka', async () => {
+  await ensureTopics(kafka, topics);
+  await publisher.connect();
+  await publisher.loadPartitions([topics.measureReports, topics.measures, topics.locations, topics.organizations]);
+});
 await catalog.follow(kafka, topics, log);
 
 const server = app.listen(config.PORT, config.HOST, () => log.info({ port: config.PORT, host: config.HOST }, 'ingest_listening'));
