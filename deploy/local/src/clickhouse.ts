@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { clickhouseConfigDir } from './settings.js';
-import { assertPortsFree, killStale, Serial, runLogged, spawnLogged, tail, waitFor, type ManagedProcess } from './processes.js';
+import { assertPortsFree, killStale, LocalServer, runLogged, spawnLogged, tail, waitFor } from './processes.js';
 
 /** How to run the server: Debian's 18.16 ships `clickhouse-server`; current releases also ship a
  *  single `clickhouse` binary that takes `server` as its first argument. */
@@ -55,35 +55,21 @@ export interface ClickHousePorts {
 }
 
 /** One server in `dir` (config.xml, users.xml, data/, log/). Restarts reuse ports and data. */
-export class LocalClickHouse {
-  private process: ManagedProcess | undefined;
-  private readonly serial = new Serial();
-
+export class LocalClickHouse extends LocalServer {
   constructor(
     private readonly command: ClickHouseCommand,
     readonly dir: string,
     readonly ports: ClickHousePorts,
     private readonly log: (m: string) => void,
-  ) {}
+  ) {
+    super();
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.ports.http}`;
   }
 
-  get pid(): number | undefined {
-    return this.process?.isRunning() ? this.process.pid : undefined;
-  }
-
-  start(signal?: AbortSignal): Promise<void> {
-    return this.serial.run(() => this.startNow(signal));
-  }
-
-  stop(): Promise<void> {
-    return this.serial.run(async () => this.process?.stop(20_000));
-  }
-
-  private async startNow(signal?: AbortSignal): Promise<void> {
-    if (this.process?.isRunning()) return;
+  protected async startNow(signal?: AbortSignal): Promise<void> {
     const logDir = path.join(this.dir, 'log');
     const pidFile = path.join(this.dir, 'clickhouse.pid');
     fs.mkdirSync(logDir, { recursive: true });

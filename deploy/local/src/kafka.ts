@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { localDir } from './settings.js';
-import { assertPortsFree, killStale, Serial, runLogged, spawnLogged, tail, waitFor, type ManagedProcess } from './processes.js';
+import { assertPortsFree, killStale, LocalServer, runLogged, spawnLogged, tail, waitFor } from './processes.js';
 
 const pomFile = path.join(localDir, 'kafka', 'pom.xml');
 const log4jFile = path.join(localDir, 'kafka', 'log4j2.xml');
@@ -56,35 +56,21 @@ export interface KafkaPorts {
 
 /** One broker+controller in `dir` (config, data, logs). Restarts reuse ports and data, so
  *  clients reconnect as they would to a bounced production broker. */
-export class LocalKafka {
-  private process: ManagedProcess | undefined;
-  private readonly serial = new Serial();
-
+export class LocalKafka extends LocalServer {
   constructor(
     private readonly lib: string,
     readonly dir: string,
     readonly ports: KafkaPorts,
     private readonly log: (m: string) => void,
-  ) {}
+  ) {
+    super();
+  }
 
   get brokers(): string[] {
     return [`127.0.0.1:${this.ports.broker}`];
   }
 
-  get pid(): number | undefined {
-    return this.process?.isRunning() ? this.process.pid : undefined;
-  }
-
-  start(signal?: AbortSignal): Promise<void> {
-    return this.serial.run(() => this.startNow(signal));
-  }
-
-  stop(): Promise<void> {
-    return this.serial.run(async () => this.process?.stop(20_000));
-  }
-
-  private async startNow(signal?: AbortSignal): Promise<void> {
-    if (this.process?.isRunning()) return;
+  protected async startNow(signal?: AbortSignal): Promise<void> {
     const dataDir = path.join(this.dir, 'data');
     const logsDir = path.join(this.dir, 'logs');
     const propsFile = path.join(this.dir, 'server.properties');

@@ -225,3 +225,28 @@ export class Serial {
     return next;
   }
 }
+
+/**
+ * A server process this stack owns (Kafka, ClickHouse): start and stop run one after another in
+ * call order, so a stop still in progress cannot kill the process a later start brought up.
+ */
+export abstract class LocalServer {
+  protected process: ManagedProcess | undefined;
+  private readonly serial = new Serial();
+
+  get pid(): number | undefined {
+    return this.process?.isRunning() ? this.process.pid : undefined;
+  }
+
+  start(signal?: AbortSignal): Promise<void> {
+    return this.serial.run(async () => {
+      if (!this.process?.isRunning()) await this.startNow(signal);
+    });
+  }
+
+  stop(): Promise<void> {
+    return this.serial.run(async () => this.process?.stop(20_000));
+  }
+
+  protected abstract startNow(signal?: AbortSignal): Promise<void>;
+}
