@@ -6,6 +6,9 @@ import type { Logger } from '@sitrep/shared/log';
 export interface BulkRouteDeps {
   acceptor: Acceptor;
   log: Logger;
+  maxLineBytes?: number;
+  maxBodyBytes?: number;
+  retryAfterSeconds?: number;
 }
 
 export function bulkRoutes(_d: BulkRouteDeps): Router {
