@@ -35,7 +35,7 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
     groupId: o.groupId,
     sessionTimeout: 30_000,
     heartbeatInterval: 3000,
-    maxBytesPerPartition: 8 * 1024 * 1024,
+    maxBytesPerPartition: 10 * 1024 * 1024,
     maxBytes: 32 * 1024 * 1024,
     maxWaitTimeInMs: 250,
     retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },

@@ -79,7 +79,7 @@ export class Catalog {
   /** Reads every topic from the beginning, then follows it; resolves once caught up with the end. */
   async follow(kafka: Kafka, topics: Topics, log: Logger): Promise<void> {
     // A group of its own per instance: every instance must see every partition.
-    const consumer = (this.consumer = kafka.consumer({ groupId: `sitrep-ingest-catalog-${randomUUID()}`, maxWaitTimeInMs: 200 }));
+    const consumer = (this.consumer = kafka.consumer({ groupId: `sitrep-ingest-catalog-${randomUUID()}`, maxWaitTimeInMs: 200, maxBytesPerPartition: 10 * 1024 * 1024 }));
     const watched = [topics.measureReports, topics.measures, topics.locations, topics.organizations];
     const ends = await endOffsets(kafka, watched, log);
     const remaining = new Set([...ends].filter(([, high]) => high > 0n).map(([k]) => k));

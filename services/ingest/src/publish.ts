@@ -34,6 +34,9 @@ export interface PublisherOptions {
   timeoutMs: number;
   /** Records sent in one produce request at most. */
   maxBatch?: number;
+  /** Bytes of record values in one produce request at most (before compression): the broker
+   *  refuses a batch over its max.message.bytes, and then every record in it would fail. */
+  maxBatchBytes?: number;
 }
 
 /**
@@ -113,12 +116,26 @@ export class Publisher {
     this.sending = true;
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.o.maxBatch ?? 1000).filter((p) => !p.settled());
+        const batch = this.takeBatch().filter((p) => !p.settled());
         if (batch.length) await this.sendBatch(batch);
       }
     } finally {
       this.sending = false;
     }
+  }
+
+  /** The next records to send: at most maxBatch of them and maxBatchBytes of values, at least one. */
+  private takeBatch(): Pending[] {
+    const maxRecords = this.o.maxBatch ?? 1000;
+    const maxBytes = this.o.maxBatchBytes ?? 1024 * 1024;
+    let n = 0;
+    let bytes = 0;
+    while (n < this.queue.length && n < maxRecords) {
+      bytes += this.queue[n]!.record.value.length;
+      if (n > 0 && bytes > maxBytes) break;
+      n++;
+    }
+    return this.queue.splice(0, n);
   }
 
   private async sendBatch(batch: Pending[]): Promise<void> {

@@ -33,14 +33,13 @@ export interface TopicSpec {
 export const REPORT_PARTITIONS = 6;
 
 export function topicSpecs(t: Topics): TopicSpec[] {
-  const compacted = [
-    { name: 'cleanup.policy', value: 'compact' },
-    { name: 'min.insync.replicas', value: '1' },
-  ];
+  // 8 MiB records: a resource up to ingest's body limit fits in one record (the broker's default is 1 MiB).
+  const maxMessage = { name: 'max.message.bytes', value: String(8 * 1024 * 1024) };
+  const compacted = [{ name: 'cleanup.policy', value: 'compact' }, { name: 'min.insync.replicas', value: '1' }, maxMessage];
   return [
     // Compacted: only the latest version of a business key matters to every consumer.
     { topic: t.measureReports, numPartitions: REPORT_PARTITIONS, configEntries: compacted },
-    { topic: t.measureReportsDlq, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: String(30 * 24 * 3600 * 1000) }] },
+    { topic: t.measureReportsDlq, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: String(30 * 24 * 3600 * 1000) }, maxMessage] },
     // Reference data: one partition each, so each resource's versions are totally ordered.
     { topic: t.measures, numPartitions: 1, configEntries: compacted },
     { topic: t.locations, numPartitions: 1, configEntries: compacted },
