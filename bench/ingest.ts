@@ -3,16 +3,14 @@
 // producing the same records with no HTTP) and the ratio; plus validation time per report.
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
-import { encodeRecord, recordHeaders, RECORD_SCHEMA } from '@sitrep/shared/contracts/records';
 import { topicNames, topicSpecs } from '@sitrep/shared/contracts/topics';
-import { businessKey, businessKeyString } from '@sitrep/shared/fhir/identity';
 import { measureDefinition } from '@sitrep/shared/fhir/measure';
 import { validateMeasureReport } from '@sitrep/shared/fhir/validate';
 import { facilities, scenario, simMeasure } from '../test/simulator/generate.js';
 import { postReports, putResource } from '../test/simulator/post.js';
 import { isolation } from '../test/helpers/stack.js';
 import { serviceEnv, startIngest } from '../test/helpers/services.js';
-import { benchStack, fmt, percentile } from './common.js';
+import { benchStack, fmt, percentile, reportRecord } from './common.js';
 
 const { values: a } = parseArgs({ options: { reports: { type: 'string', default: '20000' }, clients: { type: 'string', default: '64' } } });
 const N = Number(a.reports);
@@ -66,11 +64,7 @@ try {
       topic: topics.measureReports,
       acks: -1,
       compression: kafkajs.CompressionTypes.GZIP, // as ingest's publisher does
-      messages: reports.slice(i, i + clients).map((r, j) => ({
-        key: businessKeyString(businessKey(r)),
-        headers: recordHeaders({ resourceType: 'MeasureReport', id: `raw${i + j}` }),
-        value: encodeRecord({ schema: RECORD_SCHEMA, resourceType: 'MeasureReport', id: `raw${i + j}`, receivedAt, requestId: 'bench', sender: { type: 'anonymous', id: 'bench' }, resource: r as unknown as Record<string, unknown> }),
-      })),
+      messages: reports.slice(i, i + clients).map((r) => reportRecord(r, receivedAt)),
     });
   }
   const rawRate = N / ((performance.now() - t1) / 1000);

@@ -21,10 +21,9 @@ import { randomBytes } from 'node:crypto';
 import kafkajs from 'kafkajs';
 import type { MeasureReport, Parameters } from 'fhir/r4.js';
 import { provisionStack, type Stack } from '@sitrep/local-stack/stack';
-import { encodeRecord, recordHeaders, RECORD_SCHEMA } from '@sitrep/shared/contracts/records';
 import { topicNames, topicSpecs } from '@sitrep/shared/contracts/topics';
-import { businessKey, businessKeyString, reportIdFor } from '@sitrep/shared/fhir/identity';
 import { LineSplitter } from '@sitrep/ingest/routes/bulk';
+import { reportRecord } from './common.js';
 import { facilities, scenario, simMeasure } from '../test/simulator/generate.js';
 import { putResource } from '../test/simulator/post.js';
 import { startIngest, type RunningService } from '../test/helpers/services.js';
@@ -173,17 +172,7 @@ async function rawCeiling(brokers: string[], prefix: string, file: string): Prom
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   await producer.connect();
   const receivedAt = new Date().toISOString();
-  const sender = { type: 'anonymous' as const, id: 'anonymous' };
-  const build = (report: Record<string, unknown>) => {
-    // The envelope and headers Acceptor publishes (keys and ids need the parsed report, as in ingest).
-    const key = businessKey(report as unknown as MeasureReport);
-    const id = reportIdFor(key);
-    return {
-      key: businessKeyString(key),
-      value: encodeRecord({ schema: RECORD_SCHEMA, resourceType: 'MeasureReport', id, receivedAt, requestId: 'bench', sender, resource: report }),
-      headers: recordHeaders({ resourceType: 'MeasureReport', id }),
-    };
-  };
+  const build = (report: Record<string, unknown>) => reportRecord(report as unknown as MeasureReport, receivedAt);
   // Records are prepared before the clock starts: the ceiling is the producer's, not JSON's.
   const batches: ReturnType<typeof build>[][] = [[]];
   const splitter = new LineSplitter(16 * MB);

@@ -21,13 +21,11 @@ import type { MeasureReport } from 'fhir/r4.js';
 import kafkajs from 'kafkajs';
 import { provisionStack, type Stack } from '@sitrep/local-stack/stack';
 import { convertReportCsv, type ReportCsvResult } from '@sitrep/shared/csv/report-csv';
-import { encodeRecord, HEADERS, RECORD_SCHEMA } from '@sitrep/shared/contracts/records';
-import { topicNames } from '@sitrep/shared/contracts/topics';
-import { businessKey, businessKeyString, reportIdFor } from '@sitrep/shared/fhir/identity';
 import { isolation } from '../test/helpers/stack.js';
 import { serviceEnv, startIngest, type RunningService } from '../test/helpers/services.js';
 import { simMeasure } from '../test/simulator/generate.js';
 import { putResource } from '../test/simulator/post.js';
+import { reportRecord } from './common.js';
 
 const { Kafka, logLevel, Partitioners, CompressionTypes } = kafkajs;
 const ROWS = Number(process.argv[2] ?? 20_000);
@@ -114,17 +112,8 @@ async function rawProduce(brokers: string[], topic: string, reports: MeasureRepo
     let encodeMs = 0;
     for (let i = 0; i < reports.length; i += BATCH) {
       const t0 = performance.now();
-      const messages = reports.slice(i, i + BATCH).map((resource) => {
-        const key = businessKey(resource);
-        const id = reportIdFor(key);
-        const value = encodeRecord({ schema: RECORD_SCHEMA, resourceType: 'MeasureReport', id, receivedAt, requestId: 'bench', sender: { type: 'anonymous', id: 'anonymous' }, resource: { ...resource, id } as unknown as Record<string, unknown> });
-        bytes += value.length;
-        return {
-          key: businessKeyString(key),
-          value,
-          headers: { [HEADERS.schema]: String(RECORD_SCHEMA), [HEADERS.resourceType]: 'MeasureReport', [HEADERS.id]: id, [HEADERS.requestId]: 'bench', [HEADERS.receivedAt]: receivedAt, [HEADERS.sender]: 'anonymous:anonymous' },
-        };
-      });
+      const messages = reports.slice(i, i + BATCH).map((resource) => reportRecord(resource, receivedAt));
+      for (const m of messages) bytes += m.value.length;
       encodeMs += performance.now() - t0;
       await producer.sendBatch({ acks: -1, compression: gzip ? CompressionTypes.GZIP : CompressionTypes.None, topicMessages: [{ topic, messages }] });
     }

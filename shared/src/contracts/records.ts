@@ -25,12 +25,8 @@ export interface ResourceRecord {
 }
 
 export const HEADERS = {
-  schema: 'sitrep-schema',
   resourceType: 'sitrep-resource-type',
   id: 'sitrep-id',
-  requestId: 'sitrep-request-id',
-  receivedAt: 'sitrep-received-at',
-  sender: 'sitrep-sender',
 } as const;
 
 /** Headers on every dead-lettered record, saying why and where it failed. */
