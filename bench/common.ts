@@ -1,6 +1,7 @@
 // What the benchmarks share: the stack (from the environment, else provisioned like the tests),
 // an isolated namespace, percentiles and a line format that prints numbers.
 import type { MeasureReport } from 'fhir/r4.js';
+import kafkajs from 'kafkajs';
 import { provisionStack, type Stack } from '@sitrep/local-stack/stack';
 import { encodeRecord, recordHeaders, RECORD_SCHEMA } from '@sitrep/shared/contracts/records';
 import { businessKey, businessKeyString, reportIdFor } from '@sitrep/shared/fhir/identity';
@@ -29,4 +30,16 @@ export function reportRecord(report: MeasureReport, receivedAt: string): { key: 
     value: encodeRecord({ schema: RECORD_SCHEMA, resourceType: 'MeasureReport', id, receivedAt, requestId: 'bench', sender: { type: 'anonymous', id: 'anonymous' }, resource }),
     headers: recordHeaders({ resourceType: 'MeasureReport', id }),
   };
+}
+
+/** Deletes the topics a benchmark created (by prefix), so a long session does not fill the disk. */
+export async function deleteTopics(brokers: string[], prefix: string): Promise<void> {
+  const admin = new kafkajs.Kafka({ brokers, clientId: 'bench-cleanup', logLevel: kafkajs.logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    if (mine.length) await admin.deleteTopics({ topics: mine });
+  } finally {
+    await admin.disconnect();
+  }
 }

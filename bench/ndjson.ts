@@ -23,7 +23,7 @@ import type { MeasureReport, Parameters } from 'fhir/r4.js';
 import { provisionStack, type Stack } from '@sitrep/local-stack/stack';
 import { topicNames, topicSpecs } from '@sitrep/shared/contracts/topics';
 import { LineSplitter } from '@sitrep/ingest/routes/bulk';
-import { reportRecord } from './common.js';
+import { deleteTopics, reportRecord } from './common.js';
 import { facilities, scenario, simMeasure } from '../test/simulator/generate.js';
 import { putResource } from '../test/simulator/post.js';
 import { startIngest, type RunningService } from '../test/helpers/services.js';
@@ -193,17 +193,6 @@ async function rawCeiling(brokers: string[], prefix: string, file: string): Prom
   const seconds = (performance.now() - started) / 1000;
   await producer.disconnect();
   return { records, seconds };
-}
-
-async function deleteTopics(brokers: string[], prefix: string): Promise<void> {
-  const admin = new Kafka({ brokers, clientId: 'bench-ndjson-cleanup', logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-    if (mine.length) await admin.deleteTopics({ topics: mine });
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

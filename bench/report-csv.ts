@@ -25,7 +25,7 @@ import { isolation } from '../test/helpers/stack.js';
 import { serviceEnv, startIngest, type RunningService } from '../test/helpers/services.js';
 import { simMeasure } from '../test/simulator/generate.js';
 import { putResource } from '../test/simulator/post.js';
-import { reportRecord } from './common.js';
+import { deleteTopics, reportRecord } from './common.js';
 
 const { Kafka, logLevel, Partitioners, CompressionTypes } = kafkajs;
 const ROWS = Number(process.argv[2] ?? 20_000);
@@ -168,17 +168,6 @@ async function main(): Promise<void> {
     await ingest?.stop();
     await deleteTopics(brokers, iso.topicPrefix).catch((err: Error) => console.error(`could not delete the bench topics: ${err.message}`));
     await stack?.stop();
-  }
-}
-
-async function deleteTopics(brokers: string[], prefix: string): Promise<void> {
-  const admin = new Kafka({ clientId: 'bench-report-csv-cleanup', brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-    if (mine.length) await admin.deleteTopics({ topics: mine });
-  } finally {
-    await admin.disconnect();
   }
 }
 

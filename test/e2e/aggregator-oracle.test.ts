@@ -9,7 +9,7 @@ import { facilities, scenario, simMeasure, SIM_MEASURE_URL } from '../simulator/
 import { postReports, putResource } from '../simulator/post.js';
 import { clickhouse, dropTestDatabase, isolation, query } from '../helpers/stack.js';
 import { serviceEnv, startAggregator, startIngest, type RunningService } from '../helpers/services.js';
-import { compareRollups, expectedRollups, lastVersions, type OracleMeasure, type RollupRow } from '../helpers/oracle.js';
+import { compareRollups, expectedRollups, lastVersions, oracleMeasureOf, type RollupRow } from '../helpers/oracle.js';
 import { waitFor } from '../helpers/wait.js';
 
 const iso = isolation('oracle');
@@ -62,14 +62,7 @@ test('every rollup row equals the oracle after corrections, duplicates, two cons
   const keyOf = (r: MeasureReport) => businessKeyString(businessKey(r));
   const latest = lastVersions(sends.map((s) => s.report), keyOf);
   const located = new Map(fac.slice(0, -5).map((f) => [f.key, f]));
-  const oracleMeasure: OracleMeasure = {
-    url: SIM_MEASURE_URL,
-    groups: measure.group!.map((g) => ({
-      code: g.code!.coding![0]!.code!,
-      rule: g.extension![0]!.extension![0]!.valueString as OracleMeasure['groups'][number]['rule'],
-      populations: g.population!.map((p) => ({ code: p.code!.coding![0]!.code!, ...(p.code!.coding![1] ? { role: p.code!.coding![1].code! } : {}) })),
-    })),
-  };
+  const oracleMeasure = oracleMeasureOf(measure);
   const expected = expectedRollups(latest, [oracleMeasure], (subject) => {
     if (subject === 'https://www.census.gov/geographies|34') return [['state', 'US-NJ'], ['country', 'US'], ['all', 'all']];
     const f = located.get(subject);

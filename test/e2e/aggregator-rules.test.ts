@@ -10,7 +10,7 @@ import { facilities, scenario, simMeasure, SIM_MEASURE_URL } from '../simulator/
 import { postReports, putResource } from '../simulator/post.js';
 import { clickhouse, dropTestDatabase, isolation, query, startClickHouse, stopClickHouse } from '../helpers/stack.js';
 import { serviceEnv, startAggregator, startIngest, type RunningService } from '../helpers/services.js';
-import { compareRollups, expectedRollups, lastVersions, type OracleMeasure, type RollupRow } from '../helpers/oracle.js';
+import { compareRollups, expectedRollups, lastVersions, oracleMeasureOf, type RollupRow } from '../helpers/oracle.js';
 import { waitFor } from '../helpers/wait.js';
 
 const iso = isolation('rules');
@@ -117,14 +117,7 @@ test('ClickHouse stopped and started in the middle of a stream: no loss, no doub
   const keyOf = (r: MeasureReport) => businessKeyString(businessKey(r));
   const latest = lastVersions(sends.map((s) => s.report), keyOf);
   const byKey = new Map(fac.map((f) => [f.key, f]));
-  const oracle: OracleMeasure = {
-    url: SIM_MEASURE_URL,
-    groups: measure.group!.map((g) => ({
-      code: g.code!.coding![0]!.code!,
-      rule: g.extension![0]!.extension![0]!.valueString as OracleMeasure['groups'][number]['rule'],
-      populations: g.population!.map((p) => ({ code: p.code!.coding![0]!.code!, ...(p.code!.coding![1] ? { role: p.code!.coding![1].code! } : {}) })),
-    })),
-  };
+  const oracle = oracleMeasureOf(measure);
   const expected = expectedRollups(latest, [oracle], (s) => {
     const f = byKey.get(s)!;
     return [['facility', s], ['county', `US-${f.state}/${f.county}`], ['state', `US-${f.state}`], ['country', 'US'], ['all', 'all']];

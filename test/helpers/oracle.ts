@@ -1,6 +1,6 @@
 // The oracle: the rollups computed independently of the aggregator, straight from the SANER rules,
 // from the last accepted version of each report. Tests compare every row of sitrep.rollups with it.
-import type { MeasureReport } from 'fhir/r4.js';
+import type { Measure, MeasureReport } from 'fhir/r4.js';
 
 export interface RollupRow {
   measure: string;
@@ -116,4 +116,16 @@ export function lastVersions(reports: MeasureReport[], keyOf: (r: MeasureReport)
   const last = new Map<string, MeasureReport>();
   for (const r of reports) last.set(keyOf(r), r);
   return [...last.values()];
+}
+
+/** The test's own reading of a simulator Measure: each group's rateAggregation and population roles. */
+export function oracleMeasureOf(measure: Measure): OracleMeasure {
+  return {
+    url: measure.url!,
+    groups: measure.group!.map((g) => ({
+      code: g.code!.coding![0]!.code!,
+      rule: g.extension![0]!.extension![0]!.valueString as OracleMeasure['groups'][number]['rule'],
+      populations: g.population!.map((p) => ({ code: p.code!.coding![0]!.code!, ...(p.code!.coding![1] ? { role: p.code!.coding![1].code! } : {}) })),
+    })),
+  };
 }

@@ -6,11 +6,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import kafkajs, { type Consumer } from 'kafkajs';
-import type { MeasureReport } from 'fhir/r4.js';
 import { HEADERS } from '@sitrep/shared/contracts/records';
 import { isolation, stackEnv } from '../helpers/stack.js';
 import { serviceEnv, startIngest, type RunningService } from '../helpers/services.js';
-import { fixture } from '../helpers/fixtures.js';
+import { freshReport } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -46,13 +45,6 @@ after(async () => {
   await ingest?.stop();
 });
 
-/** A SANER example report with a subject of its own: a business key no other test uses. */
-function freshReport(): MeasureReport {
-  const r = fixture<MeasureReport>('saner/measure-reports/ExampleNJ-20200404-FEMADailyHospitalCOVID19Reporting.json');
-  delete r.id;
-  r.subject!.identifier = { system: 'urn:sitrep:test:subject', value: randomUUID() };
-  return r;
-}
 
 async function create(baseUrl: string, report: unknown): Promise<{ status: number; id: string; version: string }> {
   const res = await fetch(`${baseUrl}/MeasureReport`, {

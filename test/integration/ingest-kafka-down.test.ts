@@ -4,11 +4,10 @@
 // restart of ingest.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import type { MeasureReport, OperationOutcome } from 'fhir/r4.js';
 import { isolation, startKafka, stopKafka } from '../helpers/stack.js';
 import { serviceEnv, startIngest, type RunningService } from '../helpers/services.js';
-import { fixture } from '../helpers/fixtures.js';
+import { fixture, freshReport } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** The bound the issue sets for an answer while Kafka is down. */
@@ -28,12 +27,6 @@ after(async () => {
   await ingest?.stop();
 });
 
-function freshReport(): MeasureReport {
-  const r = fixture<MeasureReport>('saner/measure-reports/ExampleNJ-20200404-FEMADailyHospitalCOVID19Reporting.json');
-  delete r.id;
-  r.subject!.identifier = { system: 'urn:sitrep:test:subject', value: randomUUID() };
-  return r;
-}
 
 interface Timed {
   status: number;
