@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Measure, MeasureReport } from 'fhir/r4.js';
 import { measureDefinition, type MeasureDefinition } from '@sitrep/shared/fhir/measure';
 import type { Issue } from '@sitrep/shared/fhir/outcome';
+import { INVALID, P } from '../helpers/invalid-reports.js';
 import {
   validateLocation,
   validateMeasure,
@@ -56,67 +57,6 @@ describe('SANER example resources are valid', () => {
   });
 });
 
-type Expected = { measure?: true; issues: [Issue['code'], string][] };
-const P = 'MeasureReport.group[0].population';
-
-/** Every file in test/fixtures/invalid, with the issues it must produce (all errors). */
-const INVALID: Record<string, Expected> = {
-  'no-subject-identifier': { issues: [['required', 'MeasureReport.subject.identifier']] },
-  'subject-identifier-without-value': { issues: [['required', 'MeasureReport.subject.identifier.value']] },
-  'date-without-seconds': { issues: [['value', 'MeasureReport.date']] },
-  'date-without-offset': { issues: [['value', 'MeasureReport.date']] },
-  'date-only': { issues: [['invariant', 'MeasureReport.date']] },
-  'period-missing': { issues: [['required', 'MeasureReport.period']] },
-  'period-end-missing': { issues: [['required', 'MeasureReport.period.end']] },
-  'period-start-date-only': { issues: [['invariant', 'MeasureReport.period.start']] },
-  'period-start-after-end': { issues: [['invariant', 'MeasureReport.period']] },
-  'group-without-code': { issues: [['required', 'MeasureReport.group[0].code']] },
-  'group-without-population': { issues: [['required', P]] },
-  'population-without-code': { issues: [['required', `${P}[1].code`]] },
-  'count-is-string': { issues: [['structure', `${P}[1].count`]] },
-  'count-negative': { issues: [['value', `${P}[1].count`]] },
-  'population-code-twice': { issues: [['invariant', `${P}[3].code`]] },
-  'group-code-twice': { issues: [['invariant', 'MeasureReport.group[1].code']] },
-  'count-not-integer': { issues: [['value', `${P}[1].count`]] },
-  'count-beyond-int32': { issues: [['value', `${P}[1].count`]] },
-  'count-missing': { issues: [['required', `${P}[1].count`]] },
-  'count-extension-without-data-absent-reason': { issues: [['required', `${P}[0].count`]] },
-  'count-companion-not-an-object': { issues: [['structure', `${P}[0].count`], ['required', `${P}[0].count`]] },
-  'unknown-element-at-root': { issues: [['structure', 'MeasureReport.reportedBy']] },
-  'unknown-element-in-population': { issues: [['structure', `${P}[1].value`]] },
-  'unknown-population-code': { measure: true, issues: [['code-invalid', `${P}[1].code`]] },
-  'unknown-group-code': { measure: true, issues: [['code-invalid', 'MeasureReport.group[0].code']] },
-  'status-invalid': { issues: [['value', 'MeasureReport.status']] },
-  'type-not-summary': { issues: [['invariant', 'MeasureReport.type']] },
-  'complete-without-reporter': { issues: [['invariant', 'MeasureReport.reporter']] },
-  'measure-missing': { issues: [['required', 'MeasureReport.measure']] },
-  'id-invalid': { issues: [['value', 'MeasureReport.id']] },
-  'code-with-trailing-space': { issues: [['value', `${P}[1].code.coding[0].code`]] },
-  'identifier-empty-array': { issues: [['structure', 'MeasureReport.identifier']] },
-  'extension-without-url': { issues: [['required', `${P}[0].count.extension[0].url`], ['required', `${P}[0].count`]] },
-  'extension-with-two-values': { issues: [['structure', `${P}[0].count.extension[0]`]] },
-  'stratum-with-value': { issues: [['invariant', 'MeasureReport.group[0].stratifier[0].stratum[0].value']] },
-  'stratum-without-population': { issues: [['required', 'MeasureReport.group[0].stratifier[0].stratum[0].population']] },
-  'stratifier-without-code': { issues: [['required', 'MeasureReport.group[0].stratifier[0].code']] },
-  'subject-not-a-location': { issues: [['invariant', 'MeasureReport.subject.reference']] },
-  'reporter-not-an-organization': { issues: [['value', 'MeasureReport.reporter.reference']] },
-  'resource-type-observation': { issues: [['invalid', 'resourceType']] },
-  'several-defects': {
-    measure: true,
-    issues: [
-      ['value', 'MeasureReport.status'],
-      ['invariant', 'MeasureReport.type'],
-      ['required', 'MeasureReport.subject.identifier'],
-      ['required', 'MeasureReport.date'],
-      ['invariant', 'MeasureReport.period.end'],
-      ['structure', 'MeasureReport.reportedBy'],
-      ['code-invalid', 'MeasureReport.group[0].code'],
-      ['structure', `${P}[1].count`],
-      ['structure', `${P}[1].value`],
-      ['required', `${P}[2].code`],
-    ],
-  },
-};
 
 describe('broken reports (test/fixtures/invalid)', () => {
   test('every file has an expectation and every expectation a file', () => {
