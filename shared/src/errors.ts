@@ -1,5 +1,6 @@
-// The few error classes of sitrep. Retriability is a property of the class, so the one error
-// handler per service (HTTP at ingest, the consumer loop in the aggregator) can decide by type.
+// The error classes of sitrep. Retriability is a property of the class, so the one error handler
+// per service can decide by type. (Bad input in the aggregator is a value, not an exception: see
+// services/aggregator/src/transform.ts.)
 import type { OperationOutcome, OperationOutcomeIssue } from 'fhir/r4.js';
 
 /** A problem the caller must fix; carries the FHIR OperationOutcome and the HTTP status to send. */
@@ -21,18 +22,6 @@ export class OperationOutcomeError extends Error {
     const issue: OperationOutcomeIssue = { severity: 'error', code, diagnostics };
     if (expression) issue.expression = [expression];
     return OperationOutcomeError.of(status, [issue]);
-  }
-}
-
-/** A record that can never be processed (bad input): dead-letter it, never retry. */
-export class InvalidRecordError extends Error {
-  readonly retriable = false;
-  constructor(
-    message: string,
-    readonly step: string,
-  ) {
-    super(message);
-    this.name = 'InvalidRecordError';
   }
 }
 
