@@ -137,9 +137,14 @@ auto.create.topics.enable=false
 `;
 }
 
-/** A Kafka cluster id: 16 random bytes in URL-safe base64, as `kafka-storage random-uuid` prints. */
-function clusterId(): string {
-  return randomBytes(16).toString('base64url');
+/** A Kafka cluster id: 16 random bytes in URL-safe base64, as `kafka-storage random-uuid` prints.
+ *  Like Kafka's Uuid.randomUuid it never starts with '-': the storage tool's argument parser would
+ *  read such an id as an option (1 start in 64 failed that way). */
+export function clusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 /** Ready means a metadata round trip lists a broker (the listener only serves requests once the
