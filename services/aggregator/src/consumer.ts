@@ -1,5 +1,5 @@
-// The consumer loop and nothing else: decode/transform -> collect the batch -> write -> mark the
-// rollup slices it affects -> commit; and, for slice markers, recompute the slices -> commit.
+// The consumer loop and nothing else: decode/transform -> collect the batch -> write -> recompute
+// the series cells it touches -> mark the rollup slices it affects -> commit; and, for slice markers, recompute the slices -> commit.
 // Offsets are resolved only after ClickHouse acknowledged the batch (and its markers are in Kafka),
 // so a crash redoes work but never skips it; redone work is harmless because every write is
 // versioned and every recomputation is derived (see writer.ts and rollups.ts).
@@ -9,7 +9,7 @@ import type { Topics } from '@sitrep/shared/contracts/topics';
 import { DLQ_HEADERS } from '@sitrep/shared/contracts/records';
 import { transform, type Row, type Table } from './transform.js';
 import type { Writer } from './writer.js';
-import { facilityKeys, parseSliceKey, recompute, sliceKey, slicesOfMeasure, slicesOfReport, slicesOfSubjects, type Slice } from './rollups.js';
+import { facilityKeys, parseSliceKey, recompute, seriesCellsSql, sliceKey, slicesOfMeasure, slicesOfReport, slicesOfSubjects, type Slice } from './rollups.js';
 import type { Metrics } from './metrics.js';
 
 export interface ConsumerOptions {
@@ -80,14 +80,16 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
    * Writes the rows and returns the slices whose cells they change. For Locations and Organizations
    * that is every slice of every facility they name, before and after the change.
    */
-  async function affectedSlices(rows: Map<Table, Row[]>, write: () => Promise<void>): Promise<Slice[]> {
+  async function affectedSlices(rows: Map<Table, Row[]>, write: () => Promise<void>, partition: number, lastOffset: string): Promise<Slice[]> {
     const { client, db } = o.writer;
     const locationIds = (rows.get('locations') ?? []).map((r) => r.location_id as string);
     const orgIds = (rows.get('organizations') ?? []).map((r) => r.org_id as string);
     const before = await facilityKeys(client, db, locationIds, orgIds);
     await write();
     const after = await facilityKeys(client, db, locationIds, orgIds);
-    const slices = (rows.get('reports') ?? []).flatMap(slicesOfReport);
+    const reports = rows.get('reports') ?? [];
+    if (reports.length > 0) await client.command({ query: seriesCellsSql(db, partition, lastOffset, reports) });
+    const slices = reports.flatMap(slicesOfReport);
     slices.push(...(await slicesOfSubjects(client, db, [...new Set([...before, ...after])])));
     for (const m of rows.get('measures') ?? []) slices.push(...(await slicesOfMeasure(client, db, m.url as string)));
     return slices;
@@ -142,7 +144,8 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
                 list.push(result.row);
               }
             }
-            const slices = await o.writer.retrying('mark', () => affectedSlices(rows, () => o.writer.write(rows, keepTrying)), keepTrying);
+            const write = () => o.writer.write(rows, keepTrying);
+            const slices = await o.writer.retrying('mark', () => affectedSlices(rows, write, batch.partition, batch.lastOffset()), keepTrying);
             await markSlices(slices);
           }
           o.metrics.batchSize.observe(batch.messages.length);

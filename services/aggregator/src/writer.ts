@@ -19,7 +19,8 @@ export function createClickHouse(o: ClickHouseOptions): ClickHouseClient {
     password: o.password,
     request_timeout: 30_000,
     // NOTE: 18.16 cannot take settings in an INSERT's SETTINGS clause; URL parameters work on both.
-    clickhouse_settings: { input_format_skip_unknown_fields: 0 },
+    // A batch's series recomputation lists its subjects in the query: up to a few MB (default 256 KiB).
+    clickhouse_settings: { input_format_skip_unknown_fields: 0, max_query_size: '16777216' },
   });
 }
 
