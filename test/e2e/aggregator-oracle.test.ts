@@ -33,7 +33,26 @@ test('every rollup row equals the oracle after corrections, duplicates, two cons
   const fac = facilities(210, { states: 3, seed: 7 });
   // One subject is a region itself (New Jersey by FIPS code): it counts in its state like any other.
   const subjects = [...fac.map((f) => f.key), 'https://www.census.gov/geographies|34'];
-  const sends = scenario({ measure, subjects, days: 14, startDate: '2020-04-01', correctionShare: 0.22, duplicateShare: 0.12, seed: 11 });
+  const generated = scenario({ measure, subjects, days: 14, startDate: '2020-04-01', correctionShare: 0.22, duplicateShare: 0.12, seed: 11 });
+  // Twists the two-level rollups must survive: corrections that mark a report entered in error (its
+  // bucket must empty) or drop a population (a new layout), and a second, half-day report for some
+  // series-days (several reports in one bucket, often on different partitions).
+  const sends = generated.flatMap((s, i): typeof generated => {
+    if (s.kind === 'correction' && i % 23 === 0) return [{ ...s, report: { ...s.report, status: 'error' } }];
+    if (s.kind === 'correction' && i % 23 === 1) {
+      const fewer = structuredClone(s.report);
+      fewer.group![0]!.population!.pop();
+      return [{ ...s, report: fewer }];
+    }
+    if (s.kind === 'original' && i % 19 === 0) {
+      const afternoon = structuredClone(s.report);
+      afternoon.period = { start: s.report.period!.start!.replace('T00:00:00', 'T12:00:00'), end: s.report.period!.end! };
+      return [s, { kind: 'original', report: afternoon }];
+    }
+    return [s];
+  });
+  const twists = sends.length - generated.length;
+  assert.ok(twists > 20 && sends.some((s) => s.report.status === 'error'), `${twists} half-day reports`);
   const corrections = sends.filter((s) => s.kind === 'correction').length;
   const duplicates = sends.filter((s) => s.kind === 'duplicate').length;
   const originals = sends.length - corrections - duplicates;

@@ -1,6 +1,7 @@
 -- Storage tables. Every table is a ReplacingMergeTree keyed by identity with the Kafka offset as
 -- version: re-inserting a redelivered record changes nothing, a later version replaces an earlier
--- one. Rollups are never stored incrementally (see 002_views.sql and ARCHITECTURE.md for why).
+-- one. Rollups are never stored incrementally: every stored rollup row is a recomputation (see
+-- 002_views.sql, services/aggregator/src/rollups.ts and ARCHITECTURE.md for why).
 -- Runs on ClickHouse 18.16 and current servers: no LowCardinality, DateTime64, Map, CODEC, TTL.
 
 CREATE TABLE IF NOT EXISTS {db}.reports (
@@ -33,7 +34,9 @@ CREATE TABLE IF NOT EXISTS {db}.reports (
   pop_present Array(UInt8)
 ) ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(period_start_utc)
-ORDER BY (measure, subject, business_key);
+-- Partition first: the series recomputation after each batch reads one Kafka partition's reports
+-- (every version of a report is on one partition, so deduplication is unaffected).
+ORDER BY (kafka_partition, measure, subject, business_key);
 
 CREATE TABLE IF NOT EXISTS {db}.measures (
   url String,
@@ -69,4 +72,33 @@ CREATE TABLE IF NOT EXISTS {db}.organizations (
   identifiers Array(String),
   resource String
 ) ENGINE = ReplacingMergeTree(version)
-ORDER BY org_id
+ORDER BY org_id;
+
+-- One row per (series, bucket, Kafka partition): the values of one series (subject + reporter) in
+-- one day/week/month bucket, from the latest versions of its reports on that partition. Keyed by
+-- partition because the version is that partition's offset: every report of the row, and every
+-- version of each, is on that partition, so a higher version has seen every report a lower one did.
+-- The arrays hold one entry per population of non-`error` reports; empty when every report of the
+-- bucket is `error`, so a recomputation always replaces the whole row.
+CREATE TABLE IF NOT EXISTS {db}.series_cells (
+  measure String,
+  grain String,
+  period_start DateTime('UTC'),
+  subject String,
+  reporter String,
+  kafka_partition UInt16,
+  period_end DateTime('UTC'),
+  subject_is_region UInt8,
+  own_types Array(String),
+  own_regions Array(String),
+  group_keys Array(String),
+  pop_keys Array(String),
+  sums Array(Float64),
+  presents Array(UInt8),
+  latest_values Array(Float64),
+  latest_ats Array(DateTime('UTC')),
+  updated_at DateTime('UTC'),
+  version UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(period_start)
+ORDER BY (measure, grain, period_start, subject, reporter, kafka_partition);

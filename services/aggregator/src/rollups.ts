@@ -55,10 +55,15 @@ const list = (values: Iterable<string>) => [...new Set(values)].map(sqlString).j
 /**
  * INSERT ... SELECT that recomputes the series cells (sitrep.series_cells) touched by one batch of
  * report rows from one Kafka partition, stamped with the batch's last offset. Each cell is derived
- * from the latest versions of its series' reports on that partition in its bucket: `sum` of the
- * present values, and the value of the latest period that has one, per population; `error` reports
- * are left out. Every bucket in the batch is recomputed for every subject in it (a superset of what
- * changed, which is harmless: a recomputation is derived).
+ * from the latest versions of its series' reports on that partition in its bucket: per population,
+ * the `sum` of the present values and the value of the latest period that has one; `error` reports
+ * contribute nothing. Every bucket in the batch is recomputed for every subject in it (a superset of
+ * what changed, which is harmless: a recomputation is derived).
+ *
+ * Reports are combined population-array-wise (-ForEach) per population layout, because grouping one
+ * row per population costs several times more; a series whose reports differ in layout gets one
+ * entry per layout in the cell's arrays, which the per-series step (seriesValuesSql) combines by the
+ * same rules it uses across partitions.
  */
 export function seriesCellsSql(db: string, partition: number, version: string, reports: Record<string, unknown>[]): string {
   const buckets = new Set<string>();
@@ -72,30 +77,33 @@ export function seriesCellsSql(db: string, partition: number, version: string, r
       hi = Math.max(hi, Date.parse(`${to}T00:00:00Z`));
     }
   }
-  // NOTE: only identity columns may be filtered inside FINAL (see recomputation below): partition,
+  // `keep` is the length a report's population arrays keep: all of them, or none for `error` reports.
+  const kept = (array: string) => `arraySlice(${array}, 1, keep)`;
+  // NOTE: only identity columns may be filtered inside FINAL (see seriesValuesSql): partition,
   // measure, subject and period_start_utc are all part of a report's identity. Local dates lie
   // within 14 hours of period_start_utc, so the UTC window is widened by a day on each side.
   return `INSERT INTO ${db}.series_cells
   (measure, grain, period_start, subject, reporter, kafka_partition, period_end, subject_is_region, own_types, own_regions,
    group_keys, pop_keys, sums, presents, latest_values, latest_ats, updated_at, version)
-SELECT measure, grain, period_start, subject, reporter, kafka_partition, any(bucket_end), any(subject_is_region), any(own_types), any(own_regions),
-       groupArrayIf(group_key, counted), groupArrayIf(population_key, counted), groupArrayIf(s, counted), groupArrayIf(pr, counted),
-       groupArrayIf(lv, counted), groupArrayIf(la, counted), max(upd), toUInt64(${BigInt(version).toString()})
+SELECT any(measure), grain, period_start, any(subject), any(reporter), any(kafka_partition), any(bucket_end), any(subject_is_region),
+       any(own_types), any(own_regions), groupArrayArray(gks), groupArrayArray(pks), groupArrayArray(ss), groupArrayArray(prs),
+       groupArrayArray(lvs), groupArrayArray(las), max(upd), toUInt64(${BigInt(version).toString()})
 FROM
 (
-  SELECT measure, grain, period_start, subject, reporter, kafka_partition, group_key, population_key,
-         any(bucket_end) AS bucket_end, any(subject_is_region) AS subject_is_region, any(own_types) AS own_types, any(own_regions) AS own_regions,
-         max(ok) = 1 AND group_key != '' AS counted,
-         sumIf(v, ok = 1 AND present = 1) AS s,
-         toUInt8(maxIf(present, ok = 1)) AS pr,
-         argMaxIf(v, period_instant, ok = 1 AND present = 1) AS lv,
-         maxIf(period_instant, ok = 1 AND present = 1) AS la,
-         max(received_at) AS upd
+  SELECT series, grain, period_start, gks, pks, any(measure) AS measure, any(subject) AS subject, any(reporter) AS reporter,
+         any(kafka_partition) AS kafka_partition, any(bucket_end) AS bucket_end, any(subject_is_region) AS subject_is_region,
+         any(own_types) AS own_types, any(own_regions) AS own_regions,
+         sumForEach(vs) AS ss, maxForEach(ps) AS prs, argMaxForEach(vs, ts) AS lvs, maxForEach(ts) AS las, max(received_at) AS upd
   FROM
   (
-    SELECT * FROM
+    SELECT cityHash64(measure, subject, reporter) AS series, measure, subject, reporter, kafka_partition, grain, period_start, bucket_end,
+           subject_is_region, own_types, own_regions, received_at,
+           ${kept('pop_group_keys')} AS gks, ${kept('pop_keys')} AS pks, ${kept('pop_present')} AS ps,
+           ${kept('arrayMap((v, p) -> if(p = 1, v, 0), pop_values, pop_present)')} AS vs,
+           ${kept("arrayMap((p, t) -> if(p = 1, t, toDateTime(0, 'UTC')), pop_present, replicate(period_instant, pop_present))")} AS ts
+    FROM
     (
-      SELECT measure, subject, reporter, kafka_partition, toUInt8(status != 'error') AS ok, subject_is_region,
+      SELECT measure, subject, reporter, kafka_partition, if(status = 'error', 0, length(pop_keys)) AS keep, subject_is_region,
              region_types AS own_types, regions AS own_regions, period_start_utc AS period_instant, received_at,
              grain, period_start, bucket_end, pop_group_keys, pop_keys, pop_values, pop_present
       FROM
@@ -112,21 +120,64 @@ FROM
     )
     WHERE ${BUCKET_KEY_SQL} IN (${list(buckets)})
   )
-  LEFT ARRAY JOIN pop_group_keys AS group_key, pop_keys AS population_key, pop_values AS v, pop_present AS present
-  GROUP BY measure, grain, period_start, subject, reporter, kafka_partition, group_key, population_key
+  GROUP BY series, grain, period_start, gks, pks
 )
-GROUP BY measure, grain, period_start, subject, reporter, kafka_partition`;
+GROUP BY series, grain, period_start`;
+}
+
+/**
+ * SELECT of one row per (series, bucket, group, population) from the series cells that `where`
+ * selects, with the value over time by the Measure's rateAggregation: `sum` adds the present values,
+ * `latest` takes the value of the latest period that has one; data-absent counts are left out, never
+ * zeros. Combines a series' cells across partitions (and layouts). Measures that are not registered
+ * have no rows here. The one definition of these rules: the `series_values` view (002_views.sql) is
+ * this with `where` = 1, and the region recomputation reads it with its slices' filter.
+ *
+ * NOTE: only identity columns may be filtered inside FINAL: a filter on another column could drop
+ * the newest version of a row and resurrect an older one.
+ */
+export function seriesValuesSql(db: string, where: string): string {
+  return `SELECT any(measure) AS measure, grain, period_start, any(subject) AS subject, any(reporter) AS reporter, group_code, population_code,
+       any(bucket_end) AS period_end, any(subject_is_region) AS subject_is_region, any(own_types) AS own_types, any(own_regions) AS own_regions,
+       if(any(time_agg) = 'latest', argMaxIf(lv, la, pr = 1), sumIf(s, pr = 1)) AS value,
+       toUInt8(max(pr)) AS present,
+       max(cell_updated_at) AS updated_at
+FROM
+(
+  SELECT * FROM
+  (
+    SELECT cityHash64(measure, subject, reporter) AS series, measure, grain, period_start, subject, reporter, period_end AS bucket_end,
+           subject_is_region, own_types, own_regions, updated_at AS cell_updated_at, group_key, population_key, s, pr, lv, la
+    FROM
+    (
+      SELECT measure, grain, period_start, subject, reporter, period_end, subject_is_region, own_types, own_regions, updated_at,
+             group_keys, pop_keys, sums, presents, latest_values, latest_ats
+      FROM ${db}.series_cells FINAL
+      WHERE ${where}
+    )
+    ARRAY JOIN group_keys AS group_key, pop_keys AS population_key, sums AS s, presents AS pr, latest_values AS lv, latest_ats AS la
+  )
+  ANY INNER JOIN
+  (
+    SELECT measure, group_key, population_key, group_code, population_code, time_agg FROM ${db}.measure_populations
+  ) USING (measure, group_key, population_key)
+)
+GROUP BY series, grain, period_start, group_code, population_code`;
 }
 
 /**
  * INSERT ... SELECT that recomputes the region cells of some slices of one Measure, each stamped
- * with its own version: each series' value (sitrep.series_values) goes to its region chain (its own
- * for region subjects; from its Location for facilities, `unresolved` while that is unknown) and is
- * summed across subjects. Facility cells are not stored: the rollups view reads them from the series.
+ * with its own version: each series' value goes to its region chain (its own for region subjects;
+ * from its Location for facilities, `unresolved` while that is unknown) and is summed across
+ * subjects. Facility cells are not stored: the rollups view reads them from the series values.
  */
 export function recomputeSql(db: string, measure: string, slices: { slice: Slice; version: string }[]): string {
   const keys = slices.map(({ slice }) => sqlString(bucketKey(slice.grain, slice.periodStart))).join(', ');
   const versions = slices.map(({ version }) => `toUInt64(${BigInt(version).toString()})`).join(', ');
+  const grains = list(slices.map(({ slice }) => slice.grain));
+  const starts = [...new Set(slices.map(({ slice }) => `toDateTime(${sqlString(slice.periodStart)}, 'UTC')`))].join(', ');
+  // The grain and period_start lists let the primary key narrow the read; the key list is exact.
+  const where = `measure = ${sqlString(measure)} AND grain IN (${grains}) AND period_start IN (${starts}) AND ${BUCKET_KEY_SQL} IN (${keys})`;
   return `INSERT INTO ${db}.rollup_cells
   (measure, grain, period_start, region_type, region, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version)
 SELECT measure, grain, period_start, region_type, region, group_code, population_code,
@@ -137,11 +188,7 @@ FROM
   SELECT measure, grain, period_start, group_code, population_code, period_end, value, present, updated_at,
          if(subject_is_region = 1, own_types, if(empty(fac_types), ${UNRESOLVED_TYPES}, fac_types)) AS chain_types,
          if(subject_is_region = 1, own_regions, if(empty(fac_types), ${UNRESOLVED_TYPES}, fac_regions)) AS chain_regions
-  FROM
-  (
-    SELECT * FROM ${db}.series_values
-    WHERE measure = ${sqlString(measure)} AND ${BUCKET_KEY_SQL} IN (${keys})
-  )
+  FROM (${seriesValuesSql(db, where)})
   ANY LEFT JOIN
   (
     SELECT subject, region_types AS fac_types, regions AS fac_regions FROM ${db}.facility_regions
@@ -163,11 +210,7 @@ export async function recompute(client: ClickHouseClient, db: string, slices: Ma
   const now = chTime(Date.now());
   const byMeasure = new Map<string, { slice: Slice; version: string }[]>();
   for (const s of slices.values()) byMeasure.set(s.slice.measure, [...(byMeasure.get(s.slice.measure) ?? []), s]);
-  // Pushing the slice filter into the series_values view is what makes this read O(series in the
-  // slice); it is safe because the filter names identity columns only.
-  for (const [measure, list] of byMeasure) {
-    await client.command({ query: recomputeSql(db, measure, list), clickhouse_settings: { enable_optimize_predicate_expression: 1 } });
-  }
+  for (const [measure, list] of byMeasure) await client.command({ query: recomputeSql(db, measure, list) });
   await client.insert({
     table: `${db}.rollup_slices`,
     values: [...slices.values()].map(({ slice, version }) => ({
