@@ -129,7 +129,6 @@ try {
   const statuses = results.filter((r) => r.status !== 201).length;
   console.log(`freshness at ${rate} reports/s for ${a.seconds} s (achieved ${fmt(freshReports.length / postSeconds)}/s, ${statuses} non-201): ` +
     `p50 ${fmt(percentile(lags, 50), 2)} s, p95 ${fmt(percentile(lags, 95), 2)} s, max ${fmt(lags[lags.length - 1]!, 2)} s from 201 to visible in sitrep.rollups`);
-  (await import('node:fs')).writeFileSync('/tmp/agg.log', aggregator.output());
   await Promise.all([ingest.stop(), aggregator.stop()]);
   await producer.disconnect();
   await admin.disconnect();

@@ -88,9 +88,11 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
     await write();
     const after = await facilityKeys(client, db, locationIds, orgIds);
     const reports = rows.get('reports') ?? [];
-    const t0 = performance.now();
-    if (reports.length > 0) await client.command({ query: seriesCellsSql(db, partition, lastOffset, reports) });
-    o.log.warn({ ms: performance.now() - t0, n: reports.length }, 'TIMING series');
+    if (reports.length > 0) {
+      const started = performance.now();
+      await client.command({ query: seriesCellsSql(db, partition, lastOffset, reports) });
+      o.metrics.recomputeDuration.observe({ level: 'series' }, performance.now() - started);
+    }
     const slices = reports.flatMap(slicesOfReport);
     slices.push(...(await slicesOfSubjects(client, db, [...new Set([...before, ...after])])));
     for (const m of rows.get('measures') ?? []) slices.push(...(await slicesOfMeasure(client, db, m.url as string)));
@@ -130,9 +132,9 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
               // All markers of a slice are on this partition: the highest offset is the newest version.
               else slices.set(sliceKey(slice), { slice, version: m.offset });
             }
-            const t0 = performance.now();
+            const started = performance.now();
             await o.writer.retrying('recompute', () => recompute(o.writer.client, o.writer.db, slices), keepTrying);
-            o.log.warn({ ms: performance.now() - t0, n: slices.size }, 'TIMING recompute');
+            o.metrics.recomputeDuration.observe({ level: 'slices' }, performance.now() - started);
           } else {
             const rows = new Map<Table, Row[]>();
             for (const message of batch.messages) {
