@@ -9,7 +9,19 @@ import type { Topics } from '@sitrep/shared/contracts/topics';
 import { DLQ_HEADERS } from '@sitrep/shared/contracts/records';
 import { transform, type Row, type Table } from './transform.js';
 import type { Writer } from './writer.js';
-import { facilityKeys, parseSliceKey, recompute, seriesCellsSql, sliceKey, slicesOfMeasure, slicesOfReport, slicesOfSubjects, type Slice } from './rollups.js';
+import {
+  facilityKeys,
+  markValue,
+  mergeMarks,
+  parseMarkValue,
+  parseSliceKey,
+  recompute,
+  seriesCellsSql,
+  slicesOfMeasure,
+  slicesOfReport,
+  slicesOfSubjects,
+  type Mark,
+} from './rollups.js';
 import type { Metrics } from './metrics.js';
 
 export interface ConsumerOptions {
@@ -77,10 +89,12 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
   }
 
   /**
-   * Writes the rows and returns the slices whose cells they change. For Locations and Organizations
-   * that is every slice of every facility they name, before and after the change.
+   * Writes the rows, recomputes the series cells of the reports among them, and returns the marks
+   * for the slices whose cells change: a report's slices for its subject; for Locations and
+   * Organizations, every slice of every facility they name, before and after the change (region
+   * cells only); for a Measure, every slice of it, all subjects.
    */
-  async function affectedSlices(rows: Map<Table, Row[]>, write: () => Promise<void>, partition: number, lastOffset: string): Promise<Slice[]> {
+  async function affectedSlices(rows: Map<Table, Row[]>, write: () => Promise<void>, partition: number, lastOffset: string): Promise<Mark[]> {
     const { client, db } = o.writer;
     const locationIds = (rows.get('locations') ?? []).map((r) => r.location_id as string);
     const orgIds = (rows.get('organizations') ?? []).map((r) => r.org_id as string);
@@ -93,16 +107,20 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
       await client.command({ query: seriesCellsSql(db, partition, lastOffset, reports) });
       o.metrics.recomputeDuration.observe({ level: 'series' }, performance.now() - started);
     }
-    const slices = reports.flatMap(slicesOfReport);
-    slices.push(...(await slicesOfSubjects(client, db, [...new Set([...before, ...after])])));
-    for (const m of rows.get('measures') ?? []) slices.push(...(await slicesOfMeasure(client, db, m.url as string)));
-    return slices;
+    const marks: Mark[] = reports.flatMap((r) => slicesOfReport(r).map((slice) => ({ slice, subjects: [r.subject as string] })));
+    const moved = await slicesOfSubjects(client, db, [...new Set([...before, ...after])]);
+    marks.push(...moved.map((slice) => ({ slice, subjects: [] })));
+    for (const m of rows.get('measures') ?? []) {
+      marks.push(...(await slicesOfMeasure(client, db, m.url as string)).map((slice) => ({ slice, subjects: null })));
+    }
+    return marks;
   }
 
-  async function markSlices(slices: Slice[]): Promise<void> {
-    const keys = new Set(slices.map(sliceKey));
-    if (keys.size === 0) return;
-    await producer.send({ topic: o.topics.rollupSlices, acks: -1, messages: [...keys].map((key) => ({ key, value: null })) });
+  async function markSlices(marks: Mark[]): Promise<void> {
+    const due = mergeMarks(marks);
+    if (due.size === 0) return;
+    const messages = [...due].map(([key, d]) => ({ key, value: markValue(d.subjects) }));
+    await producer.send({ topic: o.topics.rollupSlices, acks: -1, messages });
   }
 
   return {
@@ -125,15 +143,16 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
             return isRunning() && !isStale();
           };
           if (batch.topic === o.topics.rollupSlices) {
-            const slices = new Map<string, { slice: Slice; version: string }>();
+            const marks: (Mark & { version: string })[] = [];
             for (const m of batch.messages) {
               const slice = m.key ? parseSliceKey(m.key.toString()) : undefined;
               if (!slice) await deadLetter(batch.topic, batch.partition, m, 'decode', 'not a rollup slice key');
               // All markers of a slice are on this partition: the highest offset is the newest version.
-              else slices.set(sliceKey(slice), { slice, version: m.offset });
+              else marks.push({ slice, subjects: parseMarkValue(m.value), version: m.offset });
             }
+            const due = mergeMarks(marks);
             const started = performance.now();
-            await o.writer.retrying('recompute', () => recompute(o.writer.client, o.writer.db, slices), keepTrying);
+            await o.writer.retrying('recompute', () => recompute(o.writer.client, o.writer.db, due), keepTrying);
             o.metrics.recomputeDuration.observe({ level: 'slices' }, performance.now() - started);
           } else {
             const rows = new Map<Table, Row[]>();
@@ -151,8 +170,8 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
               }
             }
             const write = () => o.writer.write(rows, keepTrying);
-            const slices = await o.writer.retrying('mark', () => affectedSlices(rows, write, batch.partition, batch.lastOffset()), keepTrying);
-            await markSlices(slices);
+            const marks = await o.writer.retrying('mark', () => affectedSlices(rows, write, batch.partition, batch.lastOffset()), keepTrying);
+            await markSlices(marks);
           }
           o.metrics.batchSize.observe(batch.messages.length);
           resolveOffset(batch.lastOffset());

@@ -1,13 +1,11 @@
 // Ordered, idempotent schema migrations, applied at aggregator start and by `npm run migrate`.
 // Each file in ../migrations is applied once, in name order, and recorded in {db}.schema_migrations;
 // statements use IF NOT EXISTS so two instances starting together cannot break each other.
-// Placeholders: {db}, and {series_values} for SQL whose one definition is in rollups.ts.
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '@sitrep/shared/log';
-import { seriesValuesSql } from './rollups.js';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
 
@@ -37,9 +35,7 @@ export async function migrate(client: ClickHouseClient, db: string, log: Logger)
   const done: string[] = [];
   for (const file of files) {
     if (applied.has(file)) continue;
-    const sql = (await readFile(path.join(MIGRATIONS_DIR, file), 'utf8'))
-      .replaceAll('{series_values}', seriesValuesSql(db, '1'))
-      .replaceAll('{db}', db);
+    const sql = (await readFile(path.join(MIGRATIONS_DIR, file), 'utf8')).replaceAll('{db}', db);
     for (const statement of splitStatements(sql)) await client.command({ query: statement });
     await client.insert({
       table: `${db}.schema_migrations`,

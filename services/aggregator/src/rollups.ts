@@ -1,8 +1,9 @@
-// The rollup recomputations, in two levels: the series cells a batch of reports touches (from those
-// series' reports), and the region cells of a (measure, grain, period) slice (from its series cells);
-// plus which slices a write affects. Every recomputation is derived, never accumulated, so running it
-// twice, late, or on a redelivered record gives the same cells: this is what keeps the rollups exact
-// under corrections, redelivery and scale-out (see ARCHITECTURE.md).
+// The rollup recomputations and which (measure, grain, period) slices a write affects. Three steps:
+// the series cells a batch of reports touches (from those series' reports); then, per slice marker,
+// the subject cells of the subjects it names (from their series cells) and the slice's region cells
+// (from its subject cells). Every recomputation is derived, never accumulated, so running it twice,
+// late, or on a redelivered record gives the same cells: this is what keeps the rollups exact under
+// corrections, redelivery and scale-out (see ARCHITECTURE.md).
 import type { ClickHouseClient } from '@clickhouse/client';
 
 export interface Slice {
@@ -21,6 +22,48 @@ export function parseSliceKey(key: string): Slice | undefined {
   const [measure, grain, periodStart] = key.split(KEY_SEPARATOR);
   if (!measure || (grain !== 'day' && grain !== 'week' && grain !== 'month') || !periodStart || !START.test(periodStart)) return undefined;
   return { measure, grain, periodStart };
+}
+
+/**
+ * A slice marker's request: recompute the subject cells of these subjects (`null`: of every subject
+ * in the slice; none: only the region cells, e.g. after a Location moved) and the region cells.
+ */
+export interface Mark {
+  slice: Slice;
+  subjects: string[] | null;
+}
+
+/** A slice due for recomputation: the marks of one batch merged, stamped with the newest marker's offset. */
+export interface Due {
+  slice: Slice;
+  version: string;
+  subjects: Set<string> | null;
+}
+
+/** Merges marks per slice: subjects are united, and `null` (every subject) absorbs any list. */
+export function mergeMarks(marks: Iterable<Mark & { version?: string }>): Map<string, Due> {
+  const due = new Map<string, Due>();
+  for (const m of marks) {
+    const key = sliceKey(m.slice);
+    const d = due.get(key) ?? { slice: m.slice, version: m.version ?? '0', subjects: new Set<string>() };
+    if (m.version !== undefined && BigInt(m.version) > BigInt(d.version)) d.version = m.version;
+    if (m.subjects === null) d.subjects = null;
+    else if (d.subjects) for (const s of m.subjects) d.subjects.add(s);
+    due.set(key, d);
+  }
+  return due;
+}
+
+/** A marker's value: the subjects it names, as JSON. A value that is not such JSON names every subject. */
+export const markValue = (subjects: Set<string> | null) => JSON.stringify({ subjects: subjects ? [...subjects] : null });
+
+export function parseMarkValue(value: Buffer | null): string[] | null {
+  try {
+    const subjects = (JSON.parse(value?.toString('utf8') ?? 'null') as { subjects?: unknown } | null)?.subjects;
+    return Array.isArray(subjects) && subjects.every((s) => typeof s === 'string') ? subjects : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The slices of one report row: one per grain. */
@@ -130,8 +173,7 @@ GROUP BY series, grain, period_start`;
  * selects, with the value over time by the Measure's rateAggregation: `sum` adds the present values,
  * `latest` takes the value of the latest period that has one; data-absent counts are left out, never
  * zeros. Combines a series' cells across partitions (and layouts). Measures that are not registered
- * have no rows here. The one definition of these rules: the `series_values` view (002_views.sql) is
- * this with `where` = 1, and the region recomputation reads it with its slices' filter.
+ * have no rows here.
  *
  * NOTE: only identity columns may be filtered inside FINAL: a filter on another column could drop
  * the newest version of a row and resurrect an older one.
@@ -165,30 +207,67 @@ FROM
 GROUP BY series, grain, period_start, group_code, population_code`;
 }
 
+/** The exact filter of some slices of one Measure (grain and start lists let the primary key narrow the read). */
+function slicesWhere(measure: string, dues: Due[]): string {
+  const grains = list(dues.map(({ slice }) => slice.grain));
+  const starts = [...new Set(dues.map(({ slice }) => `toDateTime(${sqlString(slice.periodStart)}, 'UTC')`))].join(', ');
+  const keys = list(dues.map(({ slice }) => bucketKey(slice.grain, slice.periodStart)));
+  return `measure = ${sqlString(measure)} AND grain IN (${grains}) AND period_start IN (${starts}) AND ${BUCKET_KEY_SQL} IN (${keys})`;
+}
+
+/** Each slice's own version, as an SQL expression over a row's grain and period_start. */
+function versionOfSlice(dues: Due[]): string {
+  const keys = dues.map(({ slice }) => sqlString(bucketKey(slice.grain, slice.periodStart))).join(', ');
+  const versions = dues.map(({ version }) => `toUInt64(${BigInt(version).toString()})`).join(', ');
+  return `arrayElement([${versions}], indexOf([${keys}], ${BUCKET_KEY_SQL}))`;
+}
+
+const SUBJECT_CELL_COLUMNS = `measure, grain, period_start, subject, group_code, population_code, period_end, subject_is_region, own_types,
+   own_regions, value, subjects_reporting, subjects_missing, updated_at, deleted, version`;
+
+/**
+ * The subject-cell step for some slices of one Measure: INSERT ... SELECT of each named subject's
+ * cells (its series summed over reporters), then tombstones for the cells of those subjects that the
+ * recomputation no longer produced (every cell older than this recomputation's version).
+ */
+export function subjectCellsSql(db: string, measure: string, dues: Due[], subjects: Set<string> | null): [string, string] {
+  const where = slicesWhere(measure, dues) + (subjects ? ` AND subject IN (${list(subjects)})` : '');
+  const version = versionOfSlice(dues);
+  return [
+    `INSERT INTO ${db}.subject_cells (${SUBJECT_CELL_COLUMNS})
+SELECT measure, grain, period_start, subject, group_code, population_code, any(period_end), any(subject_is_region), any(own_types),
+       any(own_regions), sum(value), toUInt64(sum(present)), toUInt64(count() - sum(present)), max(updated_at), toUInt8(0), ${version}
+FROM (${seriesValuesSql(db, where)})
+GROUP BY measure, grain, period_start, subject, group_code, population_code`,
+    // NOTE: deleted and version are filtered outside FINAL (they are not identity columns).
+    `INSERT INTO ${db}.subject_cells (${SUBJECT_CELL_COLUMNS})
+SELECT measure, grain, period_start, subject, group_code, population_code, period_end, subject_is_region, own_types,
+       own_regions, value, subjects_reporting, subjects_missing, updated_at, toUInt8(1), ${version}
+FROM (SELECT * FROM ${db}.subject_cells FINAL WHERE ${where})
+WHERE deleted = 0 AND version < ${version}`,
+  ];
+}
+
 /**
  * INSERT ... SELECT that recomputes the region cells of some slices of one Measure, each stamped
- * with its own version: each series' value goes to its region chain (its own for region subjects;
+ * with its own version: each subject cell goes to its region chain (its own for region subjects;
  * from its Location for facilities, `unresolved` while that is unknown) and is summed across
- * subjects. Facility cells are not stored: the rollups view reads them from the series values.
+ * subjects. Facility rows are not stored here: the rollups view reads them from the subject cells.
  */
-export function recomputeSql(db: string, measure: string, slices: { slice: Slice; version: string }[]): string {
-  const keys = slices.map(({ slice }) => sqlString(bucketKey(slice.grain, slice.periodStart))).join(', ');
-  const versions = slices.map(({ version }) => `toUInt64(${BigInt(version).toString()})`).join(', ');
-  const grains = list(slices.map(({ slice }) => slice.grain));
-  const starts = [...new Set(slices.map(({ slice }) => `toDateTime(${sqlString(slice.periodStart)}, 'UTC')`))].join(', ');
-  // The grain and period_start lists let the primary key narrow the read; the key list is exact.
-  const where = `measure = ${sqlString(measure)} AND grain IN (${grains}) AND period_start IN (${starts}) AND ${BUCKET_KEY_SQL} IN (${keys})`;
+export function regionCellsSql(db: string, measure: string, dues: Due[]): string {
   return `INSERT INTO ${db}.rollup_cells
   (measure, grain, period_start, region_type, region, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version)
 SELECT measure, grain, period_start, region_type, region, group_code, population_code,
-       any(period_end), sum(value), toUInt64(sum(present)), toUInt64(count() - sum(present)), max(updated_at),
-       arrayElement([${versions}], indexOf([${keys}], ${BUCKET_KEY_SQL}))
+       any(period_end), sum(value), sum(subjects_reporting), sum(subjects_missing), max(updated_at), ${versionOfSlice(dues)}
 FROM
 (
-  SELECT measure, grain, period_start, group_code, population_code, period_end, value, present, updated_at,
+  SELECT measure, grain, period_start, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at,
          if(subject_is_region = 1, own_types, if(empty(fac_types), ${UNRESOLVED_TYPES}, fac_types)) AS chain_types,
          if(subject_is_region = 1, own_regions, if(empty(fac_types), ${UNRESOLVED_TYPES}, fac_regions)) AS chain_regions
-  FROM (${seriesValuesSql(db, where)})
+  FROM
+  (
+    SELECT * FROM (SELECT * FROM ${db}.subject_cells FINAL WHERE ${slicesWhere(measure, dues)}) WHERE deleted = 0
+  )
   ANY LEFT JOIN
   (
     SELECT subject, region_types AS fac_types, regions AS fac_regions FROM ${db}.facility_regions
@@ -202,18 +281,25 @@ GROUP BY measure, grain, period_start, region_type, region, group_code, populati
 const UNRESOLVED_TYPES = "['unresolved', 'all']";
 
 /**
- * Recomputes each slice (one query per Measure), then records the slices as current (cells first,
- * so a slice never points at missing cells).
+ * Recomputes the due slices, per Measure: subject cells of the named subjects, then region cells,
+ * then records the slices as current (cells first, so a slice never points at missing cells).
  */
-export async function recompute(client: ClickHouseClient, db: string, slices: Map<string, { slice: Slice; version: string }>): Promise<void> {
-  if (slices.size === 0) return;
+export async function recompute(client: ClickHouseClient, db: string, due: Map<string, Due>): Promise<void> {
+  if (due.size === 0) return;
   const now = chTime(Date.now());
-  const byMeasure = new Map<string, { slice: Slice; version: string }[]>();
-  for (const s of slices.values()) byMeasure.set(s.slice.measure, [...(byMeasure.get(s.slice.measure) ?? []), s]);
-  for (const [measure, list] of byMeasure) await client.command({ query: recomputeSql(db, measure, list) });
+  const byMeasure = new Map<string, Due[]>();
+  for (const d of due.values()) byMeasure.set(d.slice.measure, [...(byMeasure.get(d.slice.measure) ?? []), d]);
+  for (const [measure, dues] of byMeasure) {
+    // One query for all the Measure's slices: their subjects united (a superset is harmless).
+    const subjects = dues.some((d) => d.subjects === null) ? null : new Set(dues.flatMap((d) => [...d.subjects!]));
+    if (subjects === null || subjects.size > 0) {
+      for (const query of subjectCellsSql(db, measure, dues, subjects)) await client.command({ query });
+    }
+    await client.command({ query: regionCellsSql(db, measure, dues) });
+  }
   await client.insert({
     table: `${db}.rollup_slices`,
-    values: [...slices.values()].map(({ slice, version }) => ({
+    values: [...due.values()].map(({ slice, version }) => ({
       measure: slice.measure,
       grain: slice.grain,
       period_start: slice.periodStart,
@@ -228,15 +314,15 @@ export async function recompute(client: ClickHouseClient, db: string, slices: Ma
 /** Every slice that holds a report of these subjects (after a Location or Organization changed). */
 export async function slicesOfSubjects(client: ClickHouseClient, db: string, subjects: string[]): Promise<Slice[]> {
   if (subjects.length === 0) return [];
-  return slicesWhere(client, db, `subject IN (${subjects.map(sqlString).join(', ')})`);
+  return slicesMatching(client, db, `subject IN (${subjects.map(sqlString).join(', ')})`);
 }
 
 /** Every slice that holds a report of this Measure (after the Measure was registered or changed). */
 export async function slicesOfMeasure(client: ClickHouseClient, db: string, measureUrl: string): Promise<Slice[]> {
-  return slicesWhere(client, db, `measure = ${sqlString(measureUrl)}`);
+  return slicesMatching(client, db, `measure = ${sqlString(measureUrl)}`);
 }
 
-async function slicesWhere(client: ClickHouseClient, db: string, where: string): Promise<Slice[]> {
+async function slicesMatching(client: ClickHouseClient, db: string, where: string): Promise<Slice[]> {
   // Identity columns only (subject, measure): safe to filter before dedup; any version of a report
   // has the same slices, so no FINAL is needed here.
   const rs = await client.query({
