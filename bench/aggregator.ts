@@ -27,6 +27,7 @@ const ch = clickhouse();
 const iso = isolation('bench_agg');
 const env = serviceEnv(iso);
 const topics = topicNames(iso.topicPrefix);
+const services: { name: string; output: () => string }[] = [];
 
 try {
   // --- the backlog: N distinct reports (facilities x days), produced straight to Kafka ---
@@ -73,6 +74,7 @@ try {
   // --- drain with one aggregator: until every report is in and every slice recomputed ---
   const started = performance.now();
   const aggregator = await startAggregator({ ...env, LOG_LEVEL: 'warn' }, { waitReady: false });
+  services.push({ name: 'aggregator', output: aggregator.output });
   const lagZero = async () => {
     let lag = 0;
     for (const topic of [topics.measureReports, topics.rollupSlices, topics.locations, topics.measures]) {
@@ -142,6 +144,10 @@ try {
   await Promise.all([ingest.stop(), aggregator.stop()]);
   await producer.disconnect();
   await admin.disconnect();
+} catch (err) {
+  // A benchmark that fails says why: the services' last words.
+  for (const s of services) console.error(`--- ${s.name} (last 4,000 characters) ---\n${s.output().slice(-4000)}`);
+  throw err;
 } finally {
   await dropTestDatabase(ch, iso.database).catch(() => undefined);
   await ch.close();

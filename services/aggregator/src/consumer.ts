@@ -10,6 +10,7 @@ import { DLQ_HEADERS } from '@sitrep/shared/contracts/records';
 import { transform, type Row, type Table } from './transform.js';
 import type { Writer } from './writer.js';
 import {
+  chunks,
   facilityKeys,
   markValue,
   mergeMarks,
@@ -102,9 +103,9 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
     await write();
     const after = await facilityKeys(client, db, locationIds, orgIds);
     const reports = rows.get('reports') ?? [];
-    if (reports.length > 0) {
+    for (const some of chunks(reports)) {
       const started = performance.now();
-      await client.command({ query: seriesCellsSql(db, partition, lastOffset, reports) });
+      await client.command({ query: seriesCellsSql(db, partition, lastOffset, some) });
       o.metrics.recomputeDuration.observe({ level: 'series' }, performance.now() - started);
     }
     const marks: Mark[] = reports.flatMap((r) => slicesOfReport(r).map((slice) => ({ slice, subjects: [r.subject as string] })));

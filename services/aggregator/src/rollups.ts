@@ -277,6 +277,15 @@ ARRAY JOIN chain_types AS region_type, chain_regions AS region
 GROUP BY measure, grain, period_start, region_type, region, group_code, population_code`;
 }
 
+/** Lists in a query stay well under ClickHouse's 50,000 AST elements (max_ast_elements). */
+export const MAX_LISTED = 5000;
+
+export function chunks<T>(items: T[], size = MAX_LISTED): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
 /** A facility whose Location is unknown counts here (and in `all`); the region code is the type. */
 const UNRESOLVED_TYPES = "['unresolved', 'all']";
 
@@ -291,9 +300,9 @@ export async function recompute(client: ClickHouseClient, db: string, due: Map<s
   for (const d of due.values()) byMeasure.set(d.slice.measure, [...(byMeasure.get(d.slice.measure) ?? []), d]);
   for (const [measure, dues] of byMeasure) {
     // One query for all the Measure's slices: their subjects united (a superset is harmless).
-    const subjects = dues.some((d) => d.subjects === null) ? null : new Set(dues.flatMap((d) => [...d.subjects!]));
-    if (subjects === null || subjects.size > 0) {
-      for (const query of subjectCellsSql(db, measure, dues, subjects)) await client.command({ query });
+    const subjects = dues.some((d) => d.subjects === null) ? null : [...new Set(dues.flatMap((d) => [...d.subjects!]))];
+    for (const some of subjects === null ? [null] : chunks(subjects)) {
+      for (const query of subjectCellsSql(db, measure, dues, some && new Set(some))) await client.command({ query });
     }
     await client.command({ query: regionCellsSql(db, measure, dues) });
   }
