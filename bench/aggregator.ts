@@ -97,6 +97,8 @@ try {
   console.log(`aggregator (1 instance): ${fmt(N / inSeconds)} reports/s into ClickHouse (${fmt(inSeconds, 1)} s); ` +
     `${fmt(N / drainSeconds)} reports/s including rollup recomputation (${fmt(drainSeconds, 1)} s)`);
   console.log(`ratio to the raw insert: ${fmt((N / inSeconds) / (N / rawSeconds), 2)} (rows in), ${fmt((N / drainSeconds) / (N / rawSeconds), 2)} (with rollups)`);
+  let spent = await timeSpent(aggregator.url);
+  console.log(`  aggregator time by step: ${describeSpent(spent)}`);
 
   // --- freshness at a steady rate through ingest ---
   const ingest = await startIngest({ ...env, LOG_LEVEL: 'warn' });
@@ -138,6 +140,9 @@ try {
   const allLags = [...acceptedAt.values()].sort((x, y) => x - y).map((t, i) => Math.max(0, counted.find((c) => c.n >= i + 1)!.at - t) / 1000).sort((x, y) => x - y);
   const statuses = results.filter((r) => r.status !== 201).length;
   const summary = (lags: number[]) => `p50 ${fmt(percentile(lags, 50), 2)} s, p95 ${fmt(percentile(lags, 95), 2)} s, max ${fmt(lags[lags.length - 1]!, 2)} s`;
+  const spentAfter = await timeSpent(aggregator.url);
+  spent = Object.fromEntries(Object.entries(spentAfter).map(([k, v]) => [k, { s: v.s - (spent[k]?.s ?? 0), n: v.n - (spent[k]?.n ?? 0) }]));
+  console.log(`freshness phase, aggregator time by step: ${describeSpent(spent)}`);
   console.log(`freshness at ${rate} reports/s for ${a.seconds} s (achieved ${fmt(freshReports.length / postSeconds)}/s, ${statuses} non-201), from 201 to visible in sitrep.rollups (polled every 250 ms):`);
   console.log(`  facility row: ${summary(facilityLags)}`);
   console.log(`  counted in 'all': ${summary(allLags)}`);
@@ -152,4 +157,21 @@ try {
   await dropTestDatabase(ch, iso.database).catch(() => undefined);
   await ch.close();
   await stack.stop();
+}
+
+/** Seconds and count per aggregator step (ClickHouse inserts per table, recomputations per level), from its /metrics. */
+async function timeSpent(url: string): Promise<Record<string, { s: number; n: number }>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const out: Record<string, { s: number; n: number }> = {};
+  for (const m of text.matchAll(/^aggregator_(write|recompute)_duration_ms_(sum|count)\{(?:table|level)="([^"]+)"\} ([\d.e+]+)$/gm)) {
+    const step = `${m[1] === 'write' ? 'insert ' : ''}${m[3]}`;
+    const e = (out[step] ??= { s: 0, n: 0 });
+    if (m[2] === 'sum') e.s = Number(m[4]) / 1000;
+    else e.n = Number(m[4]);
+  }
+  return out;
+}
+
+function describeSpent(spent: Record<string, { s: number; n: number }>): string {
+  return Object.entries(spent).map(([k, v]) => `${k} ${fmt(v.s, 1)} s in ${fmt(v.n)}`).join(', ');
 }
