@@ -7,6 +7,17 @@ import type { Logger } from '@sitrep/shared/log';
 
 const { Partitioners, CompressionTypes } = kafkajs;
 
+/**
+ * Records are sent uncompressed. Measured with bench:ingest on 2 cores, gzip cost ~160 us of
+ * ingest CPU per 4 kB report (zlib, plus gunzip again in the catalog's tail), a fifth of the
+ * whole request, and saved the broker nothing. The price is broker disk and network: FHIR JSON
+ * gzips ~10x, but the reports topic is compacted (one latest version per report: ~4 kB x 6,000
+ * hospitals x 365 days is ~9 GB a year). Where disk matters more than CPU, set the topic's
+ * `compression.type` to gzip: the broker then compresses, on its own cores.
+ * kafkajs has only gzip built in (snappy, lz4, zstd need plugins).
+ */
+export const COMPRESSION = CompressionTypes.None;
+
 export interface OutgoingRecord {
   topic: string;
   key: string;
@@ -161,9 +172,7 @@ export class Publisher {
           }),
         };
       });
-      // gzip: FHIR JSON compresses ~10x, and kafkajs' per-byte costs (copies, CRC-32C in JS) then
-      // apply to a tenth of the bytes; zlib runs on libuv's thread pool, off the event loop.
-      const results = await this.producer.sendBatch({ acks: -1, timeout: this.o.timeoutMs, compression: CompressionTypes.GZIP, topicMessages });
+      const results = await this.producer.sendBatch({ acks: -1, timeout: this.o.timeoutMs, compression: COMPRESSION, topicMessages });
       this.healthy = true;
       const next = new Map<string, bigint>();
       for (const r of results) next.set(`${r.topicName}/${r.partition}`, BigInt(r.baseOffset ?? r.offset ?? '0'));
