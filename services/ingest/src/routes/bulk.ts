@@ -146,10 +146,11 @@ export function bulkRoutes(d: BulkRouteDeps): Router {
       while (!condition()) await new Promise<void>((r) => (wake = r));
     };
 
-    const dispatch = (line: number, input: unknown, bytes: number, ctx: AcceptContext) => {
+    const dispatch = (line: number, input: unknown, json: Buffer, ctx: AcceptContext) => {
+      const bytes = json.length;
       inFlight++;
       inFlightBytes += bytes;
-      d.acceptor.accept('MeasureReport', input, ctx).then(
+      d.acceptor.accept('MeasureReport', input, ctx, json).then(
         (a) => {
           tally.accepted++;
           if (a.created) tally.created++;
@@ -192,7 +193,7 @@ export function bulkRoutes(d: BulkRouteDeps): Router {
         reject(line, 400, [issue('structure', `line ${line} is not valid JSON: ${(err as Error).message}`, `line ${line}`)]);
         return;
       }
-      dispatch(line, input, bytes.length, ctx);
+      dispatch(line, input, bytes, ctx);
     };
 
     const splitter = new LineSplitter(limits.maxLineBytes);

@@ -1,6 +1,7 @@
 // FHIR REST routes of the resources ingest accepts: MeasureReport create/update (PUSH-TX) and
 // Measure, Location and Organization update/read (the reference data every service needs).
 import { Router, raw } from 'express';
+import { isUtf8 } from 'node:buffer';
 import { OperationOutcomeError } from '@sitrep/shared/errors';
 import type { ResourceKind } from '@sitrep/shared/contracts/records';
 import type { Acceptor } from '../accept.js';
@@ -25,7 +26,9 @@ export function resourceRoutes(d: ResourceRouteDeps): Router {
       requireJsonResponse(req);
       requireJsonBody(req);
       const input = parseJsonBody(req);
-      const accepted = await d.acceptor.accept(kind, input, acceptContext(req, res, urlId));
+      // The body becomes the record as it is, unless it is not UTF-8 (parsing replaced bad bytes).
+      const json = isUtf8(req.body as Buffer) ? (req.body as Buffer) : undefined;
+      const accepted = await d.acceptor.accept(kind, input, acceptContext(req, res, urlId), json);
       sendAccepted(req, res, accepted, baseUrl(req, d.publicBaseUrl));
     };
 
