@@ -16,6 +16,8 @@ export interface ResourceRouteDeps {
 }
 
 const REFERENCE_KINDS = ['Measure', 'Location', 'Organization'] as const;
+/** As Express matches it: case-insensitive, with or without a trailing slash. */
+const IMPORT_PATH = /^\/measurereport\/\$import\/?$/i;
 
 export function resourceRoutes(d: ResourceRouteDeps): Router {
   const router = Router();
@@ -33,7 +35,8 @@ export function resourceRoutes(d: ResourceRouteDeps): Router {
     };
 
   router.post('/MeasureReport', body, (req, res) => accept('MeasureReport', undefined)(req, res));
-  router.put('/MeasureReport/:id', body, (req, res) => accept('MeasureReport', String(req.params.id))(req, res));
+  // The $import operation's path (its router comes after this one) is not an id.
+  router.put('/MeasureReport/:id', (req, _res, next) => next(IMPORT_PATH.test(req.path) ? 'route' : undefined), body, (req, res) => accept('MeasureReport', String(req.params.id))(req, res));
 
   for (const kind of REFERENCE_KINDS) {
     router.put(`/${kind}/:id`, body, (req, res) => accept(kind, String(req.params.id))(req, res));
