@@ -8,15 +8,15 @@ import type { Logger } from '@sitrep/shared/log';
 const { Partitioners, CompressionTypes } = kafkajs;
 
 /**
- * Records are sent uncompressed. Measured with bench:ingest on 2 cores, gzip cost ~160 us of
- * ingest CPU per 4 kB report (zlib, plus gunzip again in the catalog's tail), a fifth of the
- * whole request, and saved the broker nothing. The price is broker disk and network: FHIR JSON
- * gzips ~10x, but the reports topic is compacted (one latest version per report: ~4 kB x 6,000
- * hospitals x 365 days is ~9 GB a year). Where disk matters more than CPU, set the topic's
- * `compression.type` to gzip: the broker then compresses, on its own cores.
- * kafkajs has only gzip built in (snappy, lz4, zstd need plugins).
+ * gzip. FHIR JSON compresses ~10x, and kafkajs' per-byte work (a zero-filled, power-of-two
+ * growing buffer copied several times per request, CRC-32C in JS) and the broker's then apply to
+ * a tenth of the bytes; zlib runs on libuv's thread pool, off the event loop. Measured on this
+ * 2-core machine, 4 kB reports, CPU per record (producer / broker): 1000 per request, gzip 73 /
+ * 10-14 us against 222-286 / 79-112 us uncompressed (12,000 vs 3,000-5,500 records/s); 64 per
+ * request (bench:ingest's size), about even. gzip level 1 instead of kafkajs' default changed
+ * nothing measurable. kafkajs has only gzip built in (snappy, lz4, zstd need plugins).
  */
-export const COMPRESSION = CompressionTypes.None;
+export const COMPRESSION = CompressionTypes.GZIP;
 
 export interface OutgoingRecord {
   topic: string;
