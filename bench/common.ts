@@ -1,5 +1,7 @@
 // What the benchmarks share: the stack (from the environment, else provisioned like the tests),
 // an isolated namespace, percentiles and a line format that prints numbers.
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import type { MeasureReport } from 'fhir/r4.js';
 import kafkajs from 'kafkajs';
 import { provisionStack, type Stack } from '@sitrep/local-stack/stack';
@@ -43,3 +45,26 @@ export async function deleteTopics(brokers: string[], prefix: string): Promise<v
     await admin.disconnect();
   }
 }
+
+/** user + system CPU time of a process, in ms (Linux /proc; undefined elsewhere). On a shared
+ *  2-core machine, CPU per report is steadier than wall-clock rates, which other work inflates. */
+export function processCpuMs(pid: number | undefined): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU used by some processes between start() and the call of the returned function, in ms each. */
+export function cpuMeter(pids: (number | undefined)[]): () => (number | undefined)[] {
+  const before = pids.map(processCpuMs);
+  return () => pids.map((pid, i) => {
+    const now = processCpuMs(pid);
+    return now === undefined || before[i] === undefined ? undefined : now - before[i]!;
+  });
+}
+
+export const loadAverage = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');

@@ -10,9 +10,13 @@ import { facilities, scenario, simMeasure } from '../test/simulator/generate.js'
 import { postReports, putResource } from '../test/simulator/post.js';
 import { isolation } from '../test/helpers/stack.js';
 import { serviceEnv, startIngest } from '../test/helpers/services.js';
-import { benchStack, fmt, percentile, reportRecord } from './common.js';
+import { COMPRESSION as PRODUCER_CODEC } from '@sitrep/ingest/publish';
+import { benchStack, cpuMeter, deleteTopics, fmt, loadAverage, percentile, reportRecord } from './common.js';
 
-const { values: a } = parseArgs({ options: { reports: { type: 'string', default: '20000' }, clients: { type: 'string', default: '64' } } });
+// --ingest-node-options "--cpu-prof --cpu-prof-dir=/tmp/prof": node flags for the ingest child (profiling, GC tuning).
+const { values: a } = parseArgs({
+  options: { reports: { type: 'string', default: '20000' }, clients: { type: 'string', default: '64' }, 'ingest-node-options': { type: 'string' } },
+});
 const N = Number(a.reports);
 const clients = Number(a.clients);
 const stack = await benchStack();
@@ -36,16 +40,22 @@ try {
   console.log(`validation: ${fmt(((performance.now() - tv) * 1000) / N, 1)} us/report`);
 
   // Through ingest.
-  const ingest = await startIngest({ ...serviceEnv(iso), LOG_LEVEL: 'warn' });
+  const nodeOptions = [process.env.NODE_OPTIONS, a['ingest-node-options']].filter(Boolean).join(' ');
+  const ingest = await startIngest({ ...serviceEnv(iso), LOG_LEVEL: 'warn', ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) });
   if ((await putResource(ingest.url, measure as never)) !== 201) throw new Error('Measure not accepted');
   await postReports(ingest.url, reports.slice(0, 500), { concurrency: clients }); // warm-up (updates afterwards are still real publishes)
+  const broker = stack.pids()[0];
+  const perReport = (ms: number | undefined) => (ms === undefined ? '?' : fmt((ms * 1000) / N, 0));
+  const meter = cpuMeter([ingest.process.pid, broker, process.pid]);
   const t0 = performance.now();
   const results = await postReports(ingest.url, reports, { concurrency: clients });
   const httpSeconds = (performance.now() - t0) / 1000;
+  const [ingestCpu, brokerCpu, clientCpu] = meter();
   const ok = results.filter((r) => r.status === 200 || r.status === 201).length;
   const lat = results.map((r) => r.ms).sort((x, y) => x - y);
   const httpRate = ok / httpSeconds;
   console.log(`ingest: ${fmt(httpRate)} accepted reports/s (${ok}/${N} 2xx in ${fmt(httpSeconds, 1)} s), latency p50 ${fmt(percentile(lat, 50), 1)} ms, p99 ${fmt(percentile(lat, 99), 1)} ms`);
+  console.log(`  CPU per report: ingest ${perReport(ingestCpu)} us, broker ${perReport(brokerCpu)} us, load generator ${perReport(clientCpu)} us (load average ${loadAverage()})`);
   await ingest.stop();
 
   // The raw ceiling: the same records produced with kafkajs, no HTTP, idempotent, acks from all ISR.
@@ -55,22 +65,28 @@ try {
   const existing = new Set(await admin.listTopics());
   await admin.createTopics({ topics: topicSpecs(topics).filter((t) => !existing.has(t.topic)), waitForLeaders: true });
   await admin.disconnect();
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  const receivedAt = new Date().toISOString();
-  const t1 = performance.now();
-  for (let i = 0; i < N; i += clients) {
-    await producer.send({
-      topic: topics.measureReports,
-      acks: -1,
-      compression: kafkajs.CompressionTypes.GZIP, // as ingest's publisher does
-      messages: reports.slice(i, i + clients).map((r) => reportRecord(r, receivedAt)),
-    });
+  // Both codecs: the ceiling with the producer's codec, and what the other would cost.
+  let rawRate = 0;
+  for (const codec of [kafkajs.CompressionTypes.None, kafkajs.CompressionTypes.GZIP]) {
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const receivedAt = new Date().toISOString();
+    const rawMeter = cpuMeter([process.pid, broker]);
+    const t1 = performance.now();
+    for (let i = 0; i < N; i += clients) {
+      await producer.send({ topic: topics.measureReports, acks: -1, compression: codec, messages: reports.slice(i, i + clients).map((r) => reportRecord(r, receivedAt)) });
+    }
+    const rate = N / ((performance.now() - t1) / 1000);
+    const [producerCpu, rawBrokerCpu] = rawMeter();
+    await producer.disconnect();
+    if (codec === PRODUCER_CODEC) rawRate = rate;
+    console.log(
+      `raw kafkajs ceiling (batches of ${clients}, same records and headers, ${codec === kafkajs.CompressionTypes.GZIP ? 'gzip' : 'uncompressed'}): ${fmt(rate)} reports/s; ` +
+        `CPU per report: producer ${perReport(producerCpu)} us (with building the records), broker ${perReport(rawBrokerCpu)} us`,
+    );
   }
-  const rawRate = N / ((performance.now() - t1) / 1000);
-  await producer.disconnect();
-  console.log(`raw kafkajs ceiling (batches of ${clients}, same records, headers and gzip): ${fmt(rawRate)} reports/s`);
   console.log(`ratio ingest / raw: ${fmt(httpRate / rawRate, 2)}`);
 } finally {
+  await deleteTopics(stack.kafkaBrokers, iso.topicPrefix).catch((err: Error) => console.error(`topic cleanup failed: ${err.message}`));
   await stack.stop();
 }

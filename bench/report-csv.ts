@@ -16,7 +16,6 @@
 //   compression, which the Publisher does not use (yet).
 // Kafka: KAFKA_BROKERS if set, else a stack from provisionStack({ purpose: 'test' }) (stopped at
 // the end). The bench's topics are deleted at the end.
-import { readFileSync } from 'node:fs';
 import type { MeasureReport } from 'fhir/r4.js';
 import kafkajs from 'kafkajs';
 import { provisionStack, type Stack } from '@sitrep/local-stack/stack';
@@ -25,7 +24,7 @@ import { isolation } from '../test/helpers/stack.js';
 import { serviceEnv, startIngest, type RunningService } from '../test/helpers/services.js';
 import { simMeasure } from '../test/simulator/generate.js';
 import { putResource } from '../test/simulator/post.js';
-import { deleteTopics, reportRecord } from './common.js';
+import { deleteTopics, processCpuMs, reportRecord } from './common.js';
 
 const { Kafka, logLevel, Partitioners, CompressionTypes } = kafkajs;
 const ROWS = Number(process.argv[2] ?? 20_000);
@@ -62,17 +61,6 @@ function timeConversion(csv: Buffer): { ms: number; wallMs: number; cpuMs: numbe
     best = { wall: Math.min(best.wall, performance.now() - wall), cpu: Math.min(best.cpu, cpuMs(process.cpuUsage(cpu))) };
   }
   return { ms: Math.min(best.wall, best.cpu), wallMs: best.wall, cpuMs: best.cpu, result: result! };
-}
-
-/** user + system CPU time of a process, in ms (Linux /proc; undefined elsewhere). */
-function processCpuMs(pid: number | undefined): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return undefined;
-  }
 }
 
 async function postCsv(ingest: RunningService, csv: Buffer, rows: number) {

@@ -3,7 +3,7 @@
 // so identity and durability rules live in one place.
 import type { MeasureReport } from 'fhir/r4.js';
 import { OperationOutcomeError } from '@sitrep/shared/errors';
-import { encodeRecord, recordHeaders, RECORD_SCHEMA, type ResourceKind, type Sender } from '@sitrep/shared/contracts/records';
+import { encodeRecord, encodeRecordWithJson, recordHeaders, RECORD_SCHEMA, type ResourceKind, type Sender } from '@sitrep/shared/contracts/records';
 import type { Topics } from '@sitrep/shared/contracts/topics';
 import { businessKey, businessKeyString, reportIdFor } from '@sitrep/shared/fhir/identity';
 import { canonicalUrl } from '@sitrep/shared/fhir/measure';
@@ -52,9 +52,10 @@ export class Acceptor {
 
   constructor(private readonly deps: AcceptDeps) {}
 
-  async accept(kind: ResourceKind, input: unknown, ctx: AcceptContext): Promise<Accepted> {
+  /** `json`: the bytes `input` was parsed from (valid UTF-8), when the intake has them; a report's record then carries them as they are. */
+  async accept(kind: ResourceKind, input: unknown, ctx: AcceptContext, json?: Buffer): Promise<Accepted> {
     const body = checkShape(kind, input, ctx.urlId);
-    if (kind === 'MeasureReport') return this.acceptReport(body, ctx);
+    if (kind === 'MeasureReport') return this.acceptReport(body, ctx, json);
     const issues = VALIDATORS[kind](body, { lenient: ctx.lenient });
     if (hasErrors(issues)) throw OperationOutcomeError.of(422, issues);
     const id = ctx.urlId!;
@@ -68,7 +69,7 @@ export class Acceptor {
     });
   }
 
-  private async acceptReport(body: Record<string, unknown>, ctx: AcceptContext): Promise<Accepted> {
+  private async acceptReport(body: Record<string, unknown>, ctx: AcceptContext, json: Buffer | undefined): Promise<Accepted> {
     const report = body as unknown as MeasureReport;
     const measure = typeof report.measure === 'string' ? this.deps.catalog.measure(canonicalUrl(report.measure)) : undefined;
     const issues = validateMeasureReport(body, measure ? { lenient: ctx.lenient, measure } : { lenient: ctx.lenient });
@@ -92,18 +93,19 @@ export class Acceptor {
       }
       const created = boundKey === undefined;
       const stored = withId(body, id);
-      const ack = await this.publish('MeasureReport', this.deps.topics.measureReports, businessKeyString(key), id, body, ctx);
+      const ack = await this.publish('MeasureReport', this.deps.topics.measureReports, businessKeyString(key), id, body, ctx, json);
       catalog.recordReport(id, keyId);
       return { resourceType: 'MeasureReport', id, versionId: ack.offset, lastUpdated: ctx.receivedAt, created, resource: stored, warnings: issues };
     });
   }
 
-  private publish(kind: ResourceKind, topic: string, key: string, id: string, resource: Record<string, unknown>, ctx: AcceptContext) {
+  private publish(kind: ResourceKind, topic: string, key: string, id: string, resource: Record<string, unknown>, ctx: AcceptContext, json?: Buffer) {
+    const envelope = { schema: RECORD_SCHEMA, resourceType: kind, id, receivedAt: ctx.receivedAt, requestId: ctx.requestId, sender: ctx.sender } as const;
     return this.deps.publisher.publish({
       topic,
       key,
       // The record carries the resource exactly as received; `id` says which id the server gave it.
-      value: encodeRecord({ schema: RECORD_SCHEMA, resourceType: kind, id, receivedAt: ctx.receivedAt, requestId: ctx.requestId, sender: ctx.sender, resource }),
+      value: json ? encodeRecordWithJson(envelope, json) : encodeRecord({ ...envelope, resource }),
       headers: recordHeaders({ resourceType: kind, id }),
     });
   }

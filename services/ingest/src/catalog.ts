@@ -4,7 +4,7 @@
 // at once and by a tail of the topics for other instances' publishes.
 // NOTE: consistency window: another instance's publish becomes visible here after the tail's lag
 // (normally well under a second); within it, a conflicting PUT on two instances is not detected.
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import type { Measure } from 'fhir/r4.js';
 import { HEADERS, type ResourceKind } from '@sitrep/shared/contracts/records';
@@ -12,6 +12,7 @@ import type { Topics } from '@sitrep/shared/contracts/topics';
 import { reportIdForKeyString } from '@sitrep/shared/fhir/identity';
 import { measureDefinition, type MeasureDefinition } from '@sitrep/shared/fhir/measure';
 import type { Logger } from '@sitrep/shared/log';
+import { IdSet } from './id-set.js';
 
 export interface StoredResource {
   resource: Record<string, unknown>;
@@ -22,8 +23,10 @@ export interface StoredResource {
 type ReferenceKind = Exclude<ResourceKind, 'MeasureReport'>;
 
 export class Catalog {
-  /** MeasureReport id -> the derived id of its business key (equal for server-assigned ids). */
-  private readonly reportKeyOf = new Map<string, string>();
+  /** Report ids bound to their own business key: every server-assigned id (compact, see IdSet). */
+  private readonly derivedIds = new IdSet();
+  /** Report id -> the derived id of its business key, for ids a PUT chose (rare). */
+  private readonly chosenIdKeys = new Map<string, string>();
   /** Derived id of a business key -> the id it is published under, where that differs. */
   private readonly reportIdOfKey = new Map<string, string>();
   private readonly references: Record<ReferenceKind, Map<string, StoredResource>> = {
@@ -35,23 +38,25 @@ export class Catalog {
   private consumer: Consumer | undefined;
   private caughtUp = false;
 
-  reportExists(id: string): boolean {
-    return this.reportKeyOf.has(id);
-  }
-
   /** The derived key id that an existing report id is bound to. */
   reportKeyIdOf(id: string): string | undefined {
-    return this.reportKeyOf.get(id);
+    return this.chosenIdKeys.get(id) ?? (this.derivedIds.has(id) ? id : undefined);
   }
 
   /** The id a business key is published under (its derived id unless a PUT chose another). */
   reportIdOfKeyId(keyId: string): string | undefined {
-    return this.reportIdOfKey.get(keyId) ?? (this.reportKeyOf.get(keyId) === keyId ? keyId : undefined);
+    return this.reportIdOfKey.get(keyId) ?? (this.reportKeyIdOf(keyId) === keyId ? keyId : undefined);
   }
 
+  /** The latest binding wins, as in a Map: a later record of `id` replaces what an earlier one said. */
   recordReport(id: string, keyId: string): void {
-    this.reportKeyOf.set(id, keyId);
-    if (id !== keyId) this.reportIdOfKey.set(keyId, id);
+    if (id === keyId) {
+      this.derivedIds.add(id);
+      this.chosenIdKeys.delete(id);
+    } else {
+      this.chosenIdKeys.set(id, keyId);
+      this.reportIdOfKey.set(keyId, id);
+    }
   }
 
   getReference(kind: ReferenceKind, id: string): StoredResource | undefined {
@@ -79,7 +84,17 @@ export class Catalog {
   /** Reads every topic from the beginning, then follows it; resolves once caught up with the end. */
   async follow(kafka: Kafka, topics: Topics, log: Logger): Promise<void> {
     // A group of its own per instance: every instance must see every partition.
-    const consumer = (this.consumer = kafka.consumer({ groupId: `sitrep-ingest-catalog-${randomUUID()}`, maxWaitTimeInMs: 200, maxBytesPerPartition: 10 * 1024 * 1024 }));
+    // NOTE: the tail reads back every report this instance publishes, so what each fetch costs
+    // (the broker's work per fetch request, and ours per record) is paid per report. minBytes
+    // lets a fetch gather up to maxWaitTimeInMs of records instead of answering every produce
+    // request with a fetch of its own; maxBytes bounds the buffer of one fetch response.
+    const consumer = (this.consumer = kafka.consumer({
+      groupId: `sitrep-ingest-catalog-${randomUUID()}`,
+      minBytes: 256 * 1024,
+      maxWaitTimeInMs: 200,
+      maxBytes: 2 * 1024 * 1024,
+      maxBytesPerPartition: 1024 * 1024,
+    }));
     const watched = [topics.measureReports, topics.measures, topics.locations, topics.organizations];
     const ends = await endOffsets(kafka, watched, log);
     const remaining = new Set([...ends].filter(([, high]) => high > 0n).map(([k]) => k));
@@ -96,28 +111,35 @@ export class Catalog {
     await consumer.subscribe({ topics: watched, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
-      eachMessage: async ({ topic, partition, message }) => {
-        const header = (name: string) => message.headers?.[name]?.toString();
-        const id = header(HEADERS.id);
-        const kind = header(HEADERS.resourceType) as ResourceKind | undefined;
-        if (id && kind === 'MeasureReport' && message.key) {
-          this.recordReport(id, reportIdForKeyString(message.key.toString()));
-        } else if (id && kind && kind !== 'MeasureReport' && message.value) {
-          try {
-            const record = JSON.parse(message.value.toString()) as { resource: Record<string, unknown>; receivedAt: string };
-            this.recordReference(kind, id, { resource: record.resource, versionId: message.offset, lastUpdated: record.receivedAt });
-          } catch (err) {
-            log.warn({ topic, partition, offset: message.offset, err: (err as Error).message }, 'catalog_record_unreadable');
-          }
-        }
+      // eachBatch, not eachMessage: one callback per partition's batch rather than an awaited call per record.
+      eachBatch: async ({ batch }) => {
+        const { topic, partition } = batch;
+        for (const message of batch.messages) this.learn(topic, partition, message, log);
         const k = `${topic}/${partition}`;
-        if (remaining.has(k) && BigInt(message.offset) + 1n >= ends.get(k)!) {
+        if (remaining.has(k) && BigInt(batch.lastOffset()) + 1n >= ends.get(k)!) {
           remaining.delete(k);
           check();
         }
       },
     });
     await caughtUp;
+  }
+
+  /** One record of the tail: a report's id and key come from its headers and key, without parsing the value. */
+  private learn(topic: string, partition: number, message: KafkaMessage, log: Logger): void {
+    const header = (name: string) => message.headers?.[name]?.toString();
+    const id = header(HEADERS.id);
+    const kind = header(HEADERS.resourceType) as ResourceKind | undefined;
+    if (id && kind === 'MeasureReport' && message.key) {
+      this.recordReport(id, reportIdForKeyString(message.key.toString()));
+    } else if (id && kind && kind !== 'MeasureReport' && message.value) {
+      try {
+        const record = JSON.parse(message.value.toString()) as { resource: Record<string, unknown>; receivedAt: string };
+        this.recordReference(kind, id, { resource: record.resource, versionId: message.offset, lastUpdated: record.receivedAt });
+      } catch (err) {
+        log.warn({ topic, partition, offset: message.offset, err: (err as Error).message }, 'catalog_record_unreadable');
+      }
+    }
   }
 
   async close(): Promise<void> {

@@ -44,6 +44,21 @@ export function encodeRecord(r: ResourceRecord): Buffer {
 }
 
 /**
+ * The same envelope, with the resource as the JSON text it was received as (`json`: UTF-8 of one
+ * JSON object, which parsed into the resource that was validated). Consumers parse it into the
+ * same value, and ingest skips serialising every report a second time.
+ */
+export function encodeRecordWithJson(r: Omit<ResourceRecord, 'resource'>, json: Buffer): Buffer {
+  const head = JSON.stringify({ schema: r.schema, resourceType: r.resourceType, id: r.id, receivedAt: r.receivedAt, requestId: r.requestId, sender: r.sender });
+  const prefix = `${head.slice(0, -1)},"resource":`;
+  const out = Buffer.allocUnsafe(Buffer.byteLength(prefix) + json.length + 1);
+  const at = out.write(prefix, 0, 'utf8');
+  json.copy(out, at);
+  out[at + json.length] = 0x7d; // }
+  return out;
+}
+
+/**
  * The headers every record carries: just enough to route it without parsing the value (everything
  * else is in the envelope). NOTE: kafkajs allocates and zero-fills buffers per header, so each
  * header costs measurable CPU per record on the ingest hot path.

@@ -61,13 +61,8 @@ export const NDJSON_DEFAULTS: NdjsonLimits = { maxLineBytes: 1024 * 1024, maxBod
 export const NDJSON_TYPES = new Set(['application/fhir+ndjson', 'application/x-ndjson', 'application/ndjson']);
 
 /**
- * Bytes of the lines in flight at most (a few very long lines must not pile up either).
- * NOTE: kept small on purpose. Publisher sends everything queued (up to 1000 records) as one
- * produce request, and a partition's share of it over the broker's message.max.bytes (1 MB by
- * default) fails the whole request with MESSAGE_TOO_LARGE, reported as Kafka unavailable (and it
- * can leave the idempotent producer out of sequence). 2 MiB spread over the reports topic's 6
- * partitions stays far below that for reports of normal size (1-10 kB). Until Publisher bounds its
- * batches by bytes, this is what keeps a bulk import from tripping it.
+ * Bytes of the lines in flight at most (a few very long lines must not pile up either). Two of
+ * Publisher's produce requests (1 MiB each at most): one being sent while the next fills.
  */
 const MAX_IN_FLIGHT_BYTES = 2 * 1024 * 1024;
 /** Rejected lines whose outcome is listed; later ones are counted only (keeps the answer and memory bounded). */
@@ -146,10 +141,11 @@ export function bulkRoutes(d: BulkRouteDeps): Router {
       while (!condition()) await new Promise<void>((r) => (wake = r));
     };
 
-    const dispatch = (line: number, input: unknown, bytes: number, ctx: AcceptContext) => {
+    const dispatch = (line: number, input: unknown, json: Buffer, ctx: AcceptContext) => {
+      const bytes = json.length;
       inFlight++;
       inFlightBytes += bytes;
-      d.acceptor.accept('MeasureReport', input, ctx).then(
+      d.acceptor.accept('MeasureReport', input, ctx, json).then(
         (a) => {
           tally.accepted++;
           if (a.created) tally.created++;
@@ -192,7 +188,7 @@ export function bulkRoutes(d: BulkRouteDeps): Router {
         reject(line, 400, [issue('structure', `line ${line} is not valid JSON: ${(err as Error).message}`, `line ${line}`)]);
         return;
       }
-      dispatch(line, input, bytes.length, ctx);
+      dispatch(line, input, bytes, ctx);
     };
 
     const splitter = new LineSplitter(limits.maxLineBytes);

@@ -1,6 +1,7 @@
 // FHIR REST routes of the resources ingest accepts: MeasureReport create/update (PUSH-TX) and
 // Measure, Location and Organization update/read (the reference data every service needs).
 import { Router, raw } from 'express';
+import { isUtf8 } from 'node:buffer';
 import { OperationOutcomeError } from '@sitrep/shared/errors';
 import type { ResourceKind } from '@sitrep/shared/contracts/records';
 import type { Acceptor } from '../accept.js';
@@ -15,6 +16,8 @@ export interface ResourceRouteDeps {
 }
 
 const REFERENCE_KINDS = ['Measure', 'Location', 'Organization'] as const;
+/** As Express matches it: case-insensitive, with or without a trailing slash. */
+const IMPORT_PATH = /^\/measurereport\/\$import\/?$/i;
 
 export function resourceRoutes(d: ResourceRouteDeps): Router {
   const router = Router();
@@ -25,12 +28,15 @@ export function resourceRoutes(d: ResourceRouteDeps): Router {
       requireJsonResponse(req);
       requireJsonBody(req);
       const input = parseJsonBody(req);
-      const accepted = await d.acceptor.accept(kind, input, acceptContext(req, res, urlId));
+      // The body becomes the record as it is, unless it is not UTF-8 (parsing replaced bad bytes).
+      const json = isUtf8(req.body as Buffer) ? (req.body as Buffer) : undefined;
+      const accepted = await d.acceptor.accept(kind, input, acceptContext(req, res, urlId), json);
       sendAccepted(req, res, accepted, baseUrl(req, d.publicBaseUrl));
     };
 
   router.post('/MeasureReport', body, (req, res) => accept('MeasureReport', undefined)(req, res));
-  router.put('/MeasureReport/:id', body, (req, res) => accept('MeasureReport', String(req.params.id))(req, res));
+  // The $import operation's path (its router comes after this one) is not an id.
+  router.put('/MeasureReport/:id', (req, _res, next) => next(IMPORT_PATH.test(req.path) ? 'route' : undefined), body, (req, res) => accept('MeasureReport', String(req.params.id))(req, res));
 
   for (const kind of REFERENCE_KINDS) {
     router.put(`/${kind}/:id`, body, (req, res) => accept(kind, String(req.params.id))(req, res));
