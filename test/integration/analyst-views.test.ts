@@ -15,8 +15,8 @@ const START = "toDateTime('2021-01-01 00:00:00', 'UTC')";
 before(async () => {
   await migrate(ch, db, silent);
   // A facility cell written twice (150, then 50), and a state cell of a slice recomputed twice.
-  const subjectCell = (value: number, version: number) =>
-    `('m', 'day', ${START}, 'sys|F1', 'g', 'p', toDateTime('2021-01-02 00:00:00', 'UTC'), 0, [], [], ${value}, 1, 0, now(), 0, ${version})`;
+  const subjectCell = (value: number, version: number, subject = 'sys|F1') =>
+    `('m', 'day', ${START}, '${subject}', toDateTime('2021-01-02 00:00:00', 'UTC'), 0, [], [], ${value === 0 ? '[], [], [], [], []' : `['g'], ['p'], [${value}], [1], [0]`}, now(), ${version})`;
   const regionCell = (value: number, version: number) =>
     `('m', 'day', ${START}, 'state', 'US-NJ', 'g', 'p', toDateTime('2021-01-02 00:00:00', 'UTC'), ${value}, 1, 0, now(), ${version})`;
   // Separate INSERTs: separate parts, so FINAL (not a merge) must pick the newest.
@@ -25,9 +25,9 @@ before(async () => {
     await ch.command({ query: `INSERT INTO ${db}.rollup_cells VALUES ${regionCell(v, version)}` });
     await ch.command({ query: `INSERT INTO ${db}.rollup_slices VALUES ('m', 'day', ${START}, ${version}, now())` });
   }
-  // A cell whose newest version is a tombstone (its report was corrected to status error).
-  await ch.command({ query: `INSERT INTO ${db}.subject_cells VALUES ('m', 'day', ${START}, 'sys|F2', 'g', 'p', ${START}, 0, [], [], 7, 1, 0, now(), 0, 1)` });
-  await ch.command({ query: `INSERT INTO ${db}.subject_cells VALUES ('m', 'day', ${START}, 'sys|F2', 'g', 'p', ${START}, 0, [], [], 7, 1, 0, now(), 1, 2)` });
+  // A subject whose newest cell is empty (its only report was corrected to status error).
+  await ch.command({ query: `INSERT INTO ${db}.subject_cells VALUES ${subjectCell(7, 1, 'sys|F2')}` });
+  await ch.command({ query: `INSERT INTO ${db}.subject_cells VALUES ${subjectCell(0, 2, 'sys|F2')}` });
 });
 
 after(async () => {

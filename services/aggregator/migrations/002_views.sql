@@ -53,30 +53,29 @@ CREATE TABLE IF NOT EXISTS {db}.rollup_cells (
 PARTITION BY toYYYYMM(period_start)
 ORDER BY (measure, grain, period_start, region_type, region, group_code, population_code);
 
--- One row per (measure, grain, period_start, subject, group, population): a subject's value in a
--- slice, its series (one per reporter) combined; the input of the region cells and the facility rows
--- of `rollups`. Rewritten only for the subjects a slice marker names, stamped with the marker's
--- offset; a key that a recomputation no longer produces gets a tombstone (deleted = 1).
+-- One row per (measure, grain, period_start, subject): a subject's values in a slice, its series
+-- (one per reporter) combined, as arrays over (group, population); the input of the region cells
+-- and the facility rows of `rollups`. Rewritten whole, only for the subjects a slice marker names,
+-- stamped with the marker's offset (empty arrays when nothing of the subject counts any more).
 CREATE TABLE IF NOT EXISTS {db}.subject_cells (
   measure String,
   grain String,
   period_start DateTime('UTC'),
   subject String,
-  group_code String,
-  population_code String,
   period_end DateTime('UTC'),
   subject_is_region UInt8,
   own_types Array(String),
   own_regions Array(String),
-  value Float64,
-  subjects_reporting UInt64,
-  subjects_missing UInt64,
+  group_codes Array(String),
+  population_codes Array(String),
+  vals Array(Float64),
+  reporting Array(UInt64),
+  missing Array(UInt64),
   updated_at DateTime('UTC'),
-  deleted UInt8,
   version UInt64
 ) ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(period_start)
-ORDER BY (measure, grain, period_start, subject, group_code, population_code);
+ORDER BY (measure, grain, period_start, subject);
 
 CREATE TABLE IF NOT EXISTS {db}.rollup_slices (
   measure String,
@@ -90,7 +89,7 @@ ORDER BY (measure, grain, period_start);
 -- One row per (measure, group, population, region, grain, period). Region cells are the current
 -- recomputation of each slice (older cells that the newer one no longer has, e.g. 'unresolved' after
 -- the Location arrived, are left out by the version test); facility rows are the subject cells of
--- facilities (not tombstones).
+-- facilities.
 CREATE VIEW IF NOT EXISTS {db}.rollups AS
 SELECT measure, group_code, population_code, region_type, region, grain, period_start, period_end,
        value, subjects_reporting, subjects_missing, updated_at
@@ -107,4 +106,6 @@ UNION ALL
 SELECT measure, group_code, population_code, 'facility' AS region_type, subject AS region, grain, period_start, period_end,
        value, subjects_reporting, subjects_missing, updated_at
 FROM (SELECT * FROM {db}.subject_cells FINAL)
-WHERE deleted = 0 AND subject_is_region = 0
+ARRAY JOIN group_codes AS group_code, population_codes AS population_code, vals AS value, reporting AS subjects_reporting,
+           missing AS subjects_missing
+WHERE subject_is_region = 0

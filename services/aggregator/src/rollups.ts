@@ -222,58 +222,84 @@ function versionOfSlice(dues: Due[]): string {
   return `arrayElement([${versions}], indexOf([${keys}], ${BUCKET_KEY_SQL}))`;
 }
 
-const SUBJECT_CELL_COLUMNS = `measure, grain, period_start, subject, group_code, population_code, period_end, subject_is_region, own_types,
-   own_regions, value, subjects_reporting, subjects_missing, updated_at, deleted, version`;
-
 /**
- * The subject-cell step for some slices of one Measure: INSERT ... SELECT of each named subject's
- * cells (its series summed over reporters), then tombstones for the cells of those subjects that the
- * recomputation no longer produced (every cell older than this recomputation's version).
+ * INSERT ... SELECT of the subject cells of the named subjects (`null`: all) in some slices of one
+ * Measure: per (group, population), the subject's series values summed over reporters, with how many
+ * series reported and how many were missing. One row per subject that has series cells in the
+ * slice, rewritten whole (empty arrays when nothing of it counts any more, e.g. every report is
+ * `error`), so nothing stale survives. The arrays are ordered by a hash of (group, population) so
+ * that subjects with the same populations line up for the region step; the order only affects speed,
+ * since the region step groups by the arrays themselves.
  */
-export function subjectCellsSql(db: string, measure: string, dues: Due[], subjects: Set<string> | null): [string, string] {
+export function subjectCellsSql(db: string, measure: string, dues: Due[], subjects: Set<string> | null): string {
   const where = slicesWhere(measure, dues) + (subjects ? ` AND subject IN (${list(subjects)})` : '');
-  const version = versionOfSlice(dues);
-  return [
-    `INSERT INTO ${db}.subject_cells (${SUBJECT_CELL_COLUMNS})
-SELECT measure, grain, period_start, subject, group_code, population_code, any(period_end), any(subject_is_region), any(own_types),
-       any(own_regions), sum(value), toUInt64(sum(present)), toUInt64(count() - sum(present)), max(updated_at), toUInt8(0), ${version}
-FROM (${seriesValuesSql(db, where)})
-GROUP BY measure, grain, period_start, subject, group_code, population_code`,
-    // NOTE: deleted and version are filtered outside FINAL (they are not identity columns).
-    `INSERT INTO ${db}.subject_cells (${SUBJECT_CELL_COLUMNS})
-SELECT measure, grain, period_start, subject, group_code, population_code, period_end, subject_is_region, own_types,
-       own_regions, value, subjects_reporting, subjects_missing, updated_at, toUInt8(1), ${version}
-FROM (SELECT * FROM ${db}.subject_cells FINAL WHERE ${where})
-WHERE deleted = 0 AND version < ${version}`,
-  ];
+  const sorted = (array: string) => `arraySort((x, h) -> h, groupArray(${array}), groupArray(h))`;
+  return `INSERT INTO ${db}.subject_cells
+  (measure, grain, period_start, subject, period_end, subject_is_region, own_types, own_regions,
+   group_codes, population_codes, vals, reporting, missing, updated_at, version)
+SELECT measure, grain, period_start, subject, cell_end, cell_is_region, cell_types, cell_regions,
+       gcs, pcs, vs, rs, ms, cell_updated_at, ${versionOfSlice(dues)}
+FROM
+(
+  SELECT measure, grain, period_start, subject, any(period_end) AS cell_end, any(subject_is_region) AS cell_is_region,
+         any(own_types) AS cell_types, any(own_regions) AS cell_regions, max(updated_at) AS cell_updated_at
+  FROM ${db}.series_cells FINAL
+  WHERE ${where}
+  GROUP BY measure, grain, period_start, subject
+)
+ANY LEFT JOIN
+(
+  SELECT grain, period_start, subject, ${sorted('group_code')} AS gcs, ${sorted('population_code')} AS pcs,
+         ${sorted('v')} AS vs, ${sorted('r')} AS rs, ${sorted('m')} AS ms
+  FROM
+  (
+    SELECT grain, period_start, subject, group_code, population_code, cityHash64(group_code, population_code) AS h,
+           sum(value) AS v, toUInt64(sum(present)) AS r, toUInt64(count() - sum(present)) AS m
+    FROM (${seriesValuesSql(db, where)})
+    GROUP BY grain, period_start, subject, group_code, population_code
+  )
+  GROUP BY grain, period_start, subject
+) USING (grain, period_start, subject)`;
 }
 
 /**
  * INSERT ... SELECT that recomputes the region cells of some slices of one Measure, each stamped
  * with its own version: each subject cell goes to its region chain (its own for region subjects;
  * from its Location for facilities, `unresolved` while that is unknown) and is summed across
- * subjects. Facility rows are not stored here: the rollups view reads them from the subject cells.
+ * subjects, population-array-wise per layout first (a row per subject, not per population), then
+ * per population. Facility rows are not stored here: the rollups view reads the subject cells.
  */
 export function regionCellsSql(db: string, measure: string, dues: Due[]): string {
   return `INSERT INTO ${db}.rollup_cells
   (measure, grain, period_start, region_type, region, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version)
 SELECT measure, grain, period_start, region_type, region, group_code, population_code,
-       any(period_end), sum(value), sum(subjects_reporting), sum(subjects_missing), max(updated_at), ${versionOfSlice(dues)}
+       any(pe), sum(v), sum(r), sum(m), max(upd), ${versionOfSlice(dues)}
 FROM
 (
-  SELECT measure, grain, period_start, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at,
-         if(subject_is_region = 1, own_types, if(empty(fac_types), ${UNRESOLVED_TYPES}, fac_types)) AS chain_types,
-         if(subject_is_region = 1, own_regions, if(empty(fac_types), ${UNRESOLVED_TYPES}, fac_regions)) AS chain_regions
+  SELECT measure, grain, period_start, region_type, region, gcs, pcs, any(cell_end) AS pe, sumForEach(cell_vals) AS vs,
+         sumForEach(cell_reporting) AS rs, sumForEach(cell_missing) AS ms, max(cell_updated_at) AS upd
   FROM
   (
-    SELECT * FROM (SELECT * FROM ${db}.subject_cells FINAL WHERE ${slicesWhere(measure, dues)}) WHERE deleted = 0
+    SELECT measure, grain, period_start, period_end AS cell_end, group_codes AS gcs, population_codes AS pcs, vals AS cell_vals,
+           reporting AS cell_reporting, missing AS cell_missing, updated_at AS cell_updated_at,
+           if(subject_is_region = 1, own_types, if(empty(fac_types), ${UNRESOLVED_TYPES}, fac_types)) AS chain_types,
+           if(subject_is_region = 1, own_regions, if(empty(fac_types), ${UNRESOLVED_TYPES}, fac_regions)) AS chain_regions
+    FROM
+    (
+      SELECT measure, grain, period_start, subject, period_end, subject_is_region, own_types, own_regions, group_codes,
+             population_codes, vals, reporting, missing, updated_at
+      FROM ${db}.subject_cells FINAL
+      WHERE ${slicesWhere(measure, dues)}
+    )
+    ANY LEFT JOIN
+    (
+      SELECT subject, region_types AS fac_types, regions AS fac_regions FROM ${db}.facility_regions
+    ) USING subject
   )
-  ANY LEFT JOIN
-  (
-    SELECT subject, region_types AS fac_types, regions AS fac_regions FROM ${db}.facility_regions
-  ) USING subject
+  ARRAY JOIN chain_types AS region_type, chain_regions AS region
+  GROUP BY measure, grain, period_start, region_type, region, gcs, pcs
 )
-ARRAY JOIN chain_types AS region_type, chain_regions AS region
+ARRAY JOIN gcs AS group_code, pcs AS population_code, vs AS v, rs AS r, ms AS m
 GROUP BY measure, grain, period_start, region_type, region, group_code, population_code`;
 }
 
@@ -302,7 +328,7 @@ export async function recompute(client: ClickHouseClient, db: string, due: Map<s
     // One query for all the Measure's slices: their subjects united (a superset is harmless).
     const subjects = dues.some((d) => d.subjects === null) ? null : [...new Set(dues.flatMap((d) => [...d.subjects!]))];
     for (const some of subjects === null ? [null] : chunks(subjects)) {
-      for (const query of subjectCellsSql(db, measure, dues, some && new Set(some))) await client.command({ query });
+      await client.command({ query: subjectCellsSql(db, measure, dues, some && new Set(some)) });
     }
     await client.command({ query: regionCellsSql(db, measure, dues) });
   }
