@@ -169,6 +169,8 @@ async function timeSpent(url: string): Promise<Record<string, { s: number; n: nu
     if (m[2] === 'sum') e.s = Number(m[4]) / 1000;
     else e.n = Number(m[4]);
   }
+  const failed = [...text.matchAll(/^aggregator_write_errors_total\{table="([^"]+)"\} (\d+)$/gm)].map((m) => `${m[1]} ${m[2]}`);
+  if (failed.length) console.log(`  failed ClickHouse steps (retried): ${failed.join(', ')}`);
   return out;
 }
 
