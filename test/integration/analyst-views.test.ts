@@ -14,20 +14,23 @@ const START = "toDateTime('2021-01-01 00:00:00', 'UTC')";
 
 before(async () => {
   await migrate(ch, db, silent);
-  // A facility cell written twice (150, then 50), and a state cell of a slice recomputed twice.
-  const subjectCell = (value: number, version: number, subject = 'sys|F1') =>
-    `('m', 'day', ${START}, '${subject}', toDateTime('2021-01-02 00:00:00', 'UTC'), 0, [], [], ${value === 0 ? '[], [], [], [], []' : `['g'], ['p'], [${value}], [1], [0]`}, now(), ${version})`;
-  const regionCell = (value: number, version: number) =>
-    `('m', 'day', ${START}, 'state', 'US-NJ', 'g', 'p', toDateTime('2021-01-02 00:00:00', 'UTC'), ${value}, 1, 0, now(), ${version})`;
+  // A facility written twice (150, then 50), and a state cell of a slice recomputed twice: each as
+  // the aggregator writes it (subject cell, its facility rows; region cell, slice version).
+  const subjectCell = (value: number | undefined, version: number, subject: string) =>
+    `('m', 'day', ${START}, '${subject}', ${START}, 0, [], [], ${value === undefined ? '[], [], [], [], []' : `['g'], ['p'], [${value}], [1], [0]`}, now(), ${version})`;
+  const facilityCell = (value: number, version: number, subject: string) => `('m', 'day', ${START}, '${subject}', 'g', 'p', ${START}, ${value}, 1, 0, now(), ${version})`;
+  const regionCell = (value: number, version: number) => `('m', 'day', ${START}, 'state', 'US-NJ', 'g', 'p', ${START}, ${value}, 1, 0, now(), ${version})`;
   // Separate INSERTs: separate parts, so FINAL (not a merge) must pick the newest.
   for (const [v, version] of [[150, 1], [50, 2]] as const) {
-    await ch.command({ query: `INSERT INTO ${db}.subject_cells VALUES ${subjectCell(v, version)}` });
+    await ch.command({ query: `INSERT INTO ${db}.subject_cells VALUES ${subjectCell(v, version, 'sys|F1')}` });
+    await ch.command({ query: `INSERT INTO ${db}.facility_cells VALUES ${facilityCell(v, version, 'sys|F1')}` });
     await ch.command({ query: `INSERT INTO ${db}.rollup_cells VALUES ${regionCell(v, version)}` });
     await ch.command({ query: `INSERT INTO ${db}.rollup_slices VALUES ('m', 'day', ${START}, ${version}, now())` });
   }
-  // A subject whose newest cell is empty (its only report was corrected to status error).
+  // A facility whose newest subject cell is empty (its only report was corrected to status error).
   await ch.command({ query: `INSERT INTO ${db}.subject_cells VALUES ${subjectCell(7, 1, 'sys|F2')}` });
-  await ch.command({ query: `INSERT INTO ${db}.subject_cells VALUES ${subjectCell(0, 2, 'sys|F2')}` });
+  await ch.command({ query: `INSERT INTO ${db}.facility_cells VALUES ${facilityCell(7, 1, 'sys|F2')}` });
+  await ch.command({ query: `INSERT INTO ${db}.subject_cells VALUES ${subjectCell(undefined, 2, 'sys|F2')}` });
 });
 
 after(async () => {

@@ -77,6 +77,27 @@ CREATE TABLE IF NOT EXISTS {db}.subject_cells (
 PARTITION BY toYYYYMM(period_start)
 ORDER BY (measure, grain, period_start, subject);
 
+-- The facility rows of `rollups`, a row per population: the facility subject cells exploded, each
+-- row stamped with the version of the subject cell it came from. Stored (not an ARRAY JOIN in the
+-- view) because 18.16 does not push an analyst's filter into a view that has an ARRAY JOIN; rows of
+-- an older subject cell (e.g. a population that is gone) are hidden by the version test in the view.
+CREATE TABLE IF NOT EXISTS {db}.facility_cells (
+  measure String,
+  grain String,
+  period_start DateTime('UTC'),
+  subject String,
+  group_code String,
+  population_code String,
+  period_end DateTime('UTC'),
+  value Float64,
+  subjects_reporting UInt64,
+  subjects_missing UInt64,
+  updated_at DateTime('UTC'),
+  version UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(period_start)
+ORDER BY (measure, grain, period_start, subject, group_code, population_code);
+
 CREATE TABLE IF NOT EXISTS {db}.rollup_slices (
   measure String,
   grain String,
@@ -88,8 +109,8 @@ ORDER BY (measure, grain, period_start);
 
 -- One row per (measure, group, population, region, grain, period). Region cells are the current
 -- recomputation of each slice (older cells that the newer one no longer has, e.g. 'unresolved' after
--- the Location arrived, are left out by the version test); facility rows are the subject cells of
--- facilities.
+-- the Location arrived, are left out by the version test); facility rows are those of the current
+-- subject cell of each facility (the same version test).
 CREATE VIEW IF NOT EXISTS {db}.rollups AS
 SELECT measure, group_code, population_code, region_type, region, grain, period_start, period_end,
        value, subjects_reporting, subjects_missing, updated_at
@@ -105,7 +126,12 @@ FROM
 UNION ALL
 SELECT measure, group_code, population_code, 'facility' AS region_type, subject AS region, grain, period_start, period_end,
        value, subjects_reporting, subjects_missing, updated_at
-FROM (SELECT * FROM {db}.subject_cells FINAL)
-ARRAY JOIN group_codes AS group_code, population_codes AS population_code, vals AS value, reporting AS subjects_reporting,
-           missing AS subjects_missing
-WHERE subject_is_region = 0
+FROM
+(
+  SELECT * FROM (SELECT * FROM {db}.facility_cells FINAL)
+  ANY INNER JOIN
+  (
+    SELECT measure, grain, period_start, subject, version AS subject_version FROM {db}.subject_cells FINAL
+  ) USING (measure, grain, period_start, subject)
+  WHERE version >= subject_version
+)

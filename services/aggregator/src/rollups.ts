@@ -227,14 +227,14 @@ function versionOfSlice(dues: Due[]): string {
  * Measure: per (group, population), the subject's series values summed over reporters, with how many
  * series reported and how many were missing. One row per subject that has series cells in the
  * slice, rewritten whole (empty arrays when nothing of it counts any more, e.g. every report is
- * `error`), so nothing stale survives. The arrays are ordered by a hash of (group, population) so
+ * `error`), so nothing stale survives; then the facility rows exploded from those cells. The arrays are ordered by a hash of (group, population) so
  * that subjects with the same populations line up for the region step; the order only affects speed,
  * since the region step groups by the arrays themselves.
  */
-export function subjectCellsSql(db: string, measure: string, dues: Due[], subjects: Set<string> | null): string {
+export function subjectCellsSql(db: string, measure: string, dues: Due[], subjects: Set<string> | null): [string, string] {
   const where = slicesWhere(measure, dues) + (subjects ? ` AND subject IN (${list(subjects)})` : '');
   const sorted = (array: string) => `arraySort((x, h) -> h, groupArray(${array}), groupArray(h))`;
-  return `INSERT INTO ${db}.subject_cells
+  return [`INSERT INTO ${db}.subject_cells
   (measure, grain, period_start, subject, period_end, subject_is_region, own_types, own_regions,
    group_codes, population_codes, vals, reporting, missing, updated_at, version)
 SELECT measure, grain, period_start, subject, cell_end, cell_is_region, cell_types, cell_regions,
@@ -259,7 +259,16 @@ ANY LEFT JOIN
     GROUP BY grain, period_start, subject, group_code, population_code
   )
   GROUP BY grain, period_start, subject
-) USING (grain, period_start, subject)`;
+) USING (grain, period_start, subject)`,
+    // The facility rows of the current subject cells, with their versions (see 002_views.sql).
+    `INSERT INTO ${db}.facility_cells
+  (measure, grain, period_start, subject, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version)
+SELECT measure, grain, period_start, subject, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version
+FROM (SELECT * FROM ${db}.subject_cells FINAL WHERE ${where})
+ARRAY JOIN group_codes AS group_code, population_codes AS population_code, vals AS value, reporting AS subjects_reporting,
+           missing AS subjects_missing
+WHERE subject_is_region = 0`,
+  ];
 }
 
 /**
@@ -328,7 +337,7 @@ export async function recompute(client: ClickHouseClient, db: string, due: Map<s
     // One query for all the Measure's slices: their subjects united (a superset is harmless).
     const subjects = dues.some((d) => d.subjects === null) ? null : [...new Set(dues.flatMap((d) => [...d.subjects!]))];
     for (const some of subjects === null ? [null] : chunks(subjects)) {
-      await client.command({ query: subjectCellsSql(db, measure, dues, some && new Set(some)) });
+      for (const query of subjectCellsSql(db, measure, dues, some && new Set(some))) await client.command({ query });
     }
     await client.command({ query: regionCellsSql(db, measure, dues) });
   }
