@@ -36,7 +36,9 @@ CREATE TABLE IF NOT EXISTS {db}.reports (
 PARTITION BY toYYYYMM(period_start_utc)
 -- Partition first: the series recomputation after each batch reads one Kafka partition's reports
 -- (every version of a report is on one partition, so deduplication is unaffected).
-ORDER BY (kafka_partition, measure, subject, business_key);
+ORDER BY (kafka_partition, measure, subject, business_key)
+-- Small granules: the recomputations read a few subjects' rows at a time.
+SETTINGS index_granularity = 1024;
 
 CREATE TABLE IF NOT EXISTS {db}.measures (
   url String,
@@ -101,4 +103,6 @@ CREATE TABLE IF NOT EXISTS {db}.series_cells (
   version UInt64
 ) ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(period_start)
-ORDER BY (measure, grain, period_start, subject, reporter, kafka_partition);
+ORDER BY (measure, grain, period_start, subject, reporter, kafka_partition)
+-- Small granules: the recomputations read a few subjects' rows at a time.
+SETTINGS index_granularity = 1024;

@@ -75,7 +75,9 @@ CREATE TABLE IF NOT EXISTS {db}.subject_cells (
   version UInt64
 ) ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(period_start)
-ORDER BY (measure, grain, period_start, subject);
+ORDER BY (measure, grain, period_start, subject)
+-- Small granules: the recomputations read a few subjects' rows at a time.
+SETTINGS index_granularity = 1024;
 
 -- The facility rows of `rollups`, a row per population: the facility subject cells exploded, each
 -- row stamped with the version of the subject cell it came from. Stored (not an ARRAY JOIN in the
@@ -96,7 +98,9 @@ CREATE TABLE IF NOT EXISTS {db}.facility_cells (
   version UInt64
 ) ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(period_start)
-ORDER BY (measure, grain, period_start, subject, group_code, population_code);
+ORDER BY (measure, grain, period_start, subject, group_code, population_code)
+-- Small granules: the recomputations read a few subjects' rows at a time.
+SETTINGS index_granularity = 1024;
 
 CREATE TABLE IF NOT EXISTS {db}.rollup_slices (
   measure String,
