@@ -140,6 +140,7 @@ try {
   const allLags = [...acceptedAt.values()].sort((x, y) => x - y).map((t, i) => Math.max(0, counted.find((c) => c.n >= i + 1)!.at - t) / 1000).sort((x, y) => x - y);
   const statuses = results.filter((r) => r.status !== 201).length;
   const summary = (lags: number[]) => `p50 ${fmt(percentile(lags, 50), 2)} s, p95 ${fmt(percentile(lags, 95), 2)} s, max ${fmt(lags[lags.length - 1]!, 2)} s`;
+  await printQueryLog(iso.database);
   const spentAfter = await timeSpent(aggregator.url);
   spent = Object.fromEntries(Object.entries(spentAfter).map(([k, v]) => [k, { s: v.s - (spent[k]?.s ?? 0), n: v.n - (spent[k]?.n ?? 0) }]));
   console.log(`freshness phase, aggregator time by step: ${describeSpent(spent)}`);
@@ -176,4 +177,17 @@ async function timeSpent(url: string): Promise<Record<string, { s: number; n: nu
 
 function describeSpent(spent: Record<string, { s: number; n: number }>): string {
   return Object.entries(spent).map(([k, v]) => `${k} ${fmt(v.s, 1)} s in ${fmt(v.n)}`).join(', ');
+}
+
+/** Where ClickHouse spent its time on this run's database, by statement kind (needs system.query_log). */
+async function printQueryLog(database: string): Promise<void> {
+  const rows = await (async () => {
+    await ch.command({ query: 'SYSTEM FLUSH LOGS' });
+    return query<{ kind: string; n: string; s: string; avg: string; rows: string }>(ch, `
+      SELECT replaceRegexpAll(substring(query, 1, 60), '[[:space:]]+', ' ') AS kind, count() AS n, sum(query_duration_ms) / 1000 AS s,
+             avg(query_duration_ms) AS avg, sum(read_rows) AS rows
+      FROM system.query_log WHERE type = 2 AND position(query, '${database}.') > 0 AND query NOT LIKE '%rollups WHERE%'
+      GROUP BY kind ORDER BY s DESC LIMIT 8`);
+  })().catch(() => []);
+  for (const r of rows) console.log(`  clickhouse: ${r.kind} x${r.n}: ${fmt(Number(r.s), 1)} s (avg ${fmt(Number(r.avg))} ms, ${fmt(Number(r.rows))} rows read)`);
 }

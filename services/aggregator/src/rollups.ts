@@ -169,8 +169,8 @@ GROUP BY series, grain, period_start`;
 }
 
 /**
- * SELECT of one row per (series, bucket, group, population) from the series cells that `where`
- * selects, with the value over time by the Measure's rateAggregation: `sum` adds the present values,
+ * SELECT of one row per (series, bucket, group, population) from the series cells of one Measure
+ * that `where` selects, with the value over time by the Measure's rateAggregation: `sum` adds the present values,
  * `latest` takes the value of the latest period that has one; data-absent counts are left out, never
  * zeros. Combines a series' cells across partitions (and layouts). Measures that are not registered
  * have no rows here.
@@ -179,21 +179,18 @@ GROUP BY series, grain, period_start`;
  * the newest version of a row and resurrect an older one.
  */
 export function seriesValuesSql(db: string, where: string): string {
-  return `SELECT any(measure) AS measure, grain, period_start, any(subject) AS subject, any(reporter) AS reporter, group_code, population_code,
-       any(bucket_end) AS period_end, any(subject_is_region) AS subject_is_region, any(own_types) AS own_types, any(own_regions) AS own_regions,
+  // Only what the subject step needs: every extra column here is copied once per population.
+  return `SELECT grain, period_start, any(subject) AS subject, group_code, population_code,
        if(any(time_agg) = 'latest', argMaxIf(lv, la, pr = 1), sumIf(s, pr = 1)) AS value,
-       toUInt8(max(pr)) AS present,
-       max(cell_updated_at) AS updated_at
+       toUInt8(max(pr)) AS present
 FROM
 (
   SELECT * FROM
   (
-    SELECT cityHash64(measure, subject, reporter) AS series, measure, grain, period_start, subject, reporter, period_end AS bucket_end,
-           subject_is_region, own_types, own_regions, updated_at AS cell_updated_at, group_key, population_key, s, pr, lv, la
+    SELECT cityHash64(subject, reporter) AS series, measure, grain, period_start, subject, group_key, population_key, s, pr, lv, la
     FROM
     (
-      SELECT measure, grain, period_start, subject, reporter, period_end, subject_is_region, own_types, own_regions, updated_at,
-             group_keys, pop_keys, sums, presents, latest_values, latest_ats
+      SELECT measure, grain, period_start, subject, reporter, group_keys, pop_keys, sums, presents, latest_values, latest_ats
       FROM ${db}.series_cells FINAL
       WHERE ${where}
     )
