@@ -115,12 +115,14 @@ try {
   const visibleAt = new Map<string, number>();
   const counted: { at: number; n: number }[] = [];
   const cell = `measure = '${SIM_MEASURE_URL}' AND grain = 'day' AND period_start = '${day} 00:00:00' AND population_code = 'bedsPop0'`;
+  // As the analyst guide advises on 18.16: the filter reaches the stored cells instead of scanning them all.
+  const pushdown = 'SETTINGS enable_optimize_predicate_expression = 1';
   let polling = true;
   const poller = (async () => {
     while (polling) {
       const [rows, all] = await Promise.all([
-        query<{ region: string }>(ch, `SELECT region FROM ${iso.database}.rollups WHERE ${cell} AND region_type = 'facility'`).catch(() => []),
-        query<{ n: string }>(ch, `SELECT subjects_reporting + subjects_missing AS n FROM ${iso.database}.rollups WHERE ${cell} AND region_type = 'all'`).catch(() => []),
+        query<{ region: string }>(ch, `SELECT region FROM ${iso.database}.rollups WHERE ${cell} AND region_type = 'facility' ${pushdown}`).catch(() => []),
+        query<{ n: string }>(ch, `SELECT subjects_reporting + subjects_missing AS n FROM ${iso.database}.rollups WHERE ${cell} AND region_type = 'all' ${pushdown}`).catch(() => []),
       ]);
       const now = performance.now();
       for (const r of rows) if (!visibleAt.has(r.region)) visibleAt.set(r.region, now);
