@@ -224,9 +224,9 @@ function versionOfSlice(dues: Due[]): string {
  * Measure: per (group, population), the subject's series values summed over reporters, with how many
  * series reported and how many were missing. One row per subject that has series cells in the
  * slice, rewritten whole (empty arrays when nothing of it counts any more, e.g. every report is
- * `error`), so nothing stale survives; then the facility rows exploded from those cells. The arrays are ordered by a hash of (group, population) so
- * that subjects with the same populations line up for the region step; the order only affects speed,
- * since the region step groups by the arrays themselves.
+ * `error`), so nothing stale survives; then the facility rows exploded from those cells. The
+ * arrays are ordered by a hash of (group, population) so that subjects with the same populations
+ * line up for the region step; the order only affects speed, since that step groups by the arrays.
  */
 export function subjectCellsSql(db: string, measure: string, dues: Due[], subjects: Set<string> | null): [string, string] {
   const where = slicesWhere(measure, dues) + (subjects ? ` AND subject IN (${list(subjects)})` : '');
@@ -273,7 +273,7 @@ WHERE subject_is_region = 0`,
  * with its own version: each subject cell goes to its region chain (its own for region subjects;
  * from its Location for facilities, `unresolved` while that is unknown) and is summed across
  * subjects, population-array-wise per layout first (a row per subject, not per population), then
- * per population. Facility rows are not stored here: the rollups view reads the subject cells.
+ * per population. Facility rows are not written here: the subject step writes them (facility_cells).
  */
 export function regionCellsSql(db: string, measure: string, dues: Due[]): string {
   return `INSERT INTO ${db}.rollup_cells
@@ -310,7 +310,7 @@ GROUP BY measure, grain, period_start, region_type, region, group_code, populati
 }
 
 /** Lists in a query stay well under ClickHouse's 50,000 AST elements (max_ast_elements). */
-export const MAX_LISTED = 5000;
+const MAX_LISTED = 5000;
 
 export function chunks<T>(items: T[], size = MAX_LISTED): T[][] {
   const out: T[][] = [];
