@@ -1,10 +1,11 @@
 // The rollup recomputations and which (measure, grain, period) slices a write affects. Three steps:
 // the series cells a batch of reports touches (from those series' reports); then, per slice marker,
-// the subject cells of the subjects it names (from their series cells) and the slice's region cells
+// the subject cells of the subjects it names (from their series cells, in subject-cells.ts) and the slice's region cells
 // (from its subject cells). Every recomputation is derived, never accumulated, so running it twice,
 // late, or on a redelivered record gives the same cells: this is what keeps the rollups exact under
 // corrections, redelivery and scale-out (see ARCHITECTURE.md).
 import type { ClickHouseClient } from '@clickhouse/client';
+import { populationKey, subjectCells, type PopulationRule, type SeriesCell } from './subject-cells.js';
 
 export interface Slice {
   measure: string;
@@ -105,7 +106,7 @@ const list = (values: Iterable<string>) => [...new Set(values)].map(sqlString).j
  *
  * Reports are combined population-array-wise (-ForEach) per population layout, because grouping one
  * row per population costs several times more; a series whose reports differ in layout gets one
- * entry per layout in the cell's arrays, which the per-series step (seriesValuesSql) combines by the
+ * entry per layout in the cell's arrays, which the subject step (subject-cells.ts) combines by the
  * same rules it uses across partitions.
  */
 export function seriesCellsSql(db: string, partition: number, version: string, reports: Record<string, unknown>[]): string {
@@ -122,7 +123,7 @@ export function seriesCellsSql(db: string, partition: number, version: string, r
   }
   // `keep` is the length a report's population arrays keep: all of them, or none for `error` reports.
   const kept = (array: string) => `arraySlice(${array}, 1, keep)`;
-  // NOTE: only identity columns may be filtered inside FINAL (see seriesValuesSql): partition,
+  // NOTE: only identity columns may be filtered inside FINAL: partition,
   // measure, subject and period_start_utc are all part of a report's identity. Local dates lie
   // within 14 hours of period_start_utc, so the UTC window is widened by a day on each side.
   return `INSERT INTO ${db}.series_cells
@@ -168,42 +169,6 @@ FROM
 GROUP BY series, grain, period_start`;
 }
 
-/**
- * SELECT of one row per (series, bucket, group, population) from the series cells of one Measure
- * that `where` selects, with the value over time by the Measure's rateAggregation: `sum` adds the present values,
- * `latest` takes the value of the latest period that has one; data-absent counts are left out, never
- * zeros. Combines a series' cells across partitions (and layouts). Measures that are not registered
- * have no rows here.
- *
- * NOTE: only identity columns may be filtered inside FINAL: a filter on another column could drop
- * the newest version of a row and resurrect an older one.
- */
-export function seriesValuesSql(db: string, where: string): string {
-  // Only what the subject step needs: every extra column here is copied once per population.
-  return `SELECT grain, period_start, any(subject) AS subject, group_code, population_code,
-       if(any(time_agg) = 'latest', argMaxIf(lv, la, pr = 1), sumIf(s, pr = 1)) AS value,
-       toUInt8(max(pr)) AS present
-FROM
-(
-  SELECT * FROM
-  (
-    SELECT cityHash64(subject, reporter) AS series, measure, grain, period_start, subject, group_key, population_key, s, pr, lv, la
-    FROM
-    (
-      SELECT measure, grain, period_start, subject, reporter, group_keys, pop_keys, sums, presents, latest_values, latest_ats
-      FROM ${db}.series_cells FINAL
-      WHERE ${where}
-    )
-    ARRAY JOIN group_keys AS group_key, pop_keys AS population_key, sums AS s, presents AS pr, latest_values AS lv, latest_ats AS la
-  )
-  ANY INNER JOIN
-  (
-    SELECT measure, group_key, population_key, group_code, population_code, time_agg FROM ${db}.measure_populations
-  ) USING (measure, group_key, population_key)
-)
-GROUP BY series, grain, period_start, group_code, population_code`;
-}
-
 /** The exact filter of some slices of one Measure (grain and start lists let the primary key narrow the read). */
 function slicesWhere(measure: string, dues: Due[]): string {
   const grains = list(dues.map(({ slice }) => slice.grain));
@@ -219,53 +184,62 @@ function versionOfSlice(dues: Due[]): string {
   return `arrayElement([${versions}], indexOf([${keys}], ${BUCKET_KEY_SQL}))`;
 }
 
-/**
- * INSERT ... SELECT of the subject cells of the named subjects (`null`: all) in some slices of one
- * Measure: per (group, population), the subject's series values summed over reporters, with how many
- * series reported and how many were missing. One row per subject that has series cells in the
- * slice, rewritten whole (empty arrays when nothing of it counts any more, e.g. every report is
- * `error`), so nothing stale survives; then the facility rows exploded from those cells. The
- * arrays are ordered by a hash of (group, population) so that subjects with the same populations
- * line up for the region step; the order only affects speed, since that step groups by the arrays.
- */
-export function subjectCellsSql(db: string, measure: string, dues: Due[], subjects: Set<string> | null): [string, string] {
-  const where = slicesWhere(measure, dues) + (subjects ? ` AND subject IN (${list(subjects)})` : '');
-  const sorted = (array: string) => `arraySort((x, h) -> h, groupArray(${array}), groupArray(h))`;
-  return [`INSERT INTO ${db}.subject_cells
-  (measure, grain, period_start, subject, period_end, subject_is_region, own_types, own_regions,
-   group_codes, population_codes, vals, reporting, missing, updated_at, version)
-SELECT measure, grain, period_start, subject, cell_end, cell_is_region, cell_types, cell_regions,
-       gcs, pcs, vs, rs, ms, cell_updated_at, ${versionOfSlice(dues)}
+/** The series cells the subject step reads (`where`: slices and subjects), current versions only. */
+export function seriesCellsOfSql(db: string, where: string): string {
+  // NOTE: only identity columns may be filtered inside FINAL: a filter on another column could drop
+  // the newest version of a row and resurrect an older one. Times as epoch seconds: far cheaper for
+  // 18.16 to print than DateTime strings, and all the subject step does with them is compare.
+  return `SELECT grain, toString(start) AS period_start, subject, reporter, toString(end) AS period_end, subject_is_region,
+       own_types, own_regions, group_keys, pop_keys, sums, presents, latest_values, arrayMap(t -> toUInt32(t), ats) AS latest_ats,
+       toString(updated) AS updated_at
 FROM
 (
-  SELECT measure, grain, period_start, subject, any(period_end) AS cell_end, any(subject_is_region) AS cell_is_region,
-         any(own_types) AS cell_types, any(own_regions) AS cell_regions, max(updated_at) AS cell_updated_at
+  SELECT grain, period_start AS start, subject, reporter, period_end AS end, subject_is_region, own_types, own_regions, group_keys, pop_keys,
+         sums, presents, latest_values, latest_ats AS ats, updated_at AS updated
   FROM ${db}.series_cells FINAL
   WHERE ${where}
-  GROUP BY measure, grain, period_start, subject
-)
-ANY LEFT JOIN
-(
-  SELECT grain, period_start, subject, ${sorted('group_code')} AS gcs, ${sorted('population_code')} AS pcs,
-         ${sorted('v')} AS vs, ${sorted('r')} AS rs, ${sorted('m')} AS ms
-  FROM
-  (
-    SELECT grain, period_start, subject, group_code, population_code, cityHash64(group_code, population_code) AS h,
-           sum(value) AS v, toUInt64(sum(present)) AS r, toUInt64(count() - sum(present)) AS m
-    FROM (${seriesValuesSql(db, where)})
-    GROUP BY grain, period_start, subject, group_code, population_code
-  )
-  GROUP BY grain, period_start, subject
-) USING (grain, period_start, subject)`,
-    // The facility rows of the current subject cells, with their versions (see 002_views.sql).
-    `INSERT INTO ${db}.facility_cells
+)`;
+}
+
+/** INSERT ... SELECT of the facility rows of the current subject cells that `where` selects, with their versions (see 002_views.sql). */
+export function facilityRowsSql(db: string, where: string): string {
+  return `INSERT INTO ${db}.facility_cells
   (measure, grain, period_start, subject, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version)
 SELECT measure, grain, period_start, subject, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version
 FROM (SELECT * FROM ${db}.subject_cells FINAL WHERE ${where})
 ARRAY JOIN group_codes AS group_code, population_codes AS population_code, vals AS value, reporting AS subjects_reporting,
            missing AS subjects_missing
-WHERE subject_is_region = 0`,
-  ];
+WHERE subject_is_region = 0`;
+}
+
+/** A registered Measure's populations by (group key, population key); empty when it is not registered. */
+async function populationRules(client: ClickHouseClient, db: string, measure: string): Promise<Map<string, PopulationRule>> {
+  const rs = await client.query({
+    query: `SELECT group_key, population_key, group_code, population_code, time_agg FROM ${db}.measure_populations WHERE measure = ${sqlString(measure)}`,
+    format: 'JSONEachRow',
+  });
+  const rows = await rs.json<{ group_key: string; population_key: string; group_code: string; population_code: string; time_agg: string }>();
+  return new Map(rows.map((r) => [populationKey(r.group_key, r.population_key), { groupCode: r.group_code, populationCode: r.population_code, latest: r.time_agg === 'latest' }]));
+}
+
+/** Every subject that has series cells in some slices of one Measure. */
+async function subjectsOf(client: ClickHouseClient, db: string, measure: string, dues: Due[]): Promise<string[]> {
+  const rs = await client.query({ query: `SELECT DISTINCT subject FROM ${db}.series_cells WHERE ${slicesWhere(measure, dues)}`, format: 'JSONEachRow' });
+  return (await rs.json<{ subject: string }>()).map((r) => r.subject);
+}
+
+/**
+ * Rewrites the subject cells of some subjects in some slices of one Measure from their series cells
+ * (the maths in subject-cells.ts), each stamped with its slice's version, then their facility rows.
+ */
+async function recomputeSubjects(client: ClickHouseClient, db: string, measure: string, dues: Due[], subjects: string[], rules: Map<string, PopulationRule>): Promise<void> {
+  const where = `${slicesWhere(measure, dues)} AND subject IN (${list(subjects)})`;
+  const rs = await client.query({ query: seriesCellsOfSql(db, where), format: 'JSONEachRow' });
+  const versions = new Map(dues.map((d) => [bucketKey(d.slice.grain, d.slice.periodStart), d.version]));
+  const cells = subjectCells(measure, await rs.json<SeriesCell>(), rules, (grain, start) => versions.get(bucketKey(grain, start))!);
+  if (cells.length === 0) return;
+  await client.insert({ table: `${db}.subject_cells`, values: cells, format: 'JSONEachRow' });
+  await client.command({ query: facilityRowsSql(db, where) });
 }
 
 /**
@@ -311,6 +285,8 @@ GROUP BY measure, grain, period_start, region_type, region, group_code, populati
 
 /** Lists in a query stay well under ClickHouse's 50,000 AST elements (max_ast_elements). */
 const MAX_LISTED = 5000;
+/** Subjects whose series cells are read into memory at once (a row per subject, series and slice). */
+const SUBJECTS_PER_READ = 2000;
 
 export function chunks<T>(items: T[], size = MAX_LISTED): T[][] {
   const out: T[][] = [];
@@ -331,11 +307,10 @@ export async function recompute(client: ClickHouseClient, db: string, due: Map<s
   const byMeasure = new Map<string, Due[]>();
   for (const d of due.values()) byMeasure.set(d.slice.measure, [...(byMeasure.get(d.slice.measure) ?? []), d]);
   for (const [measure, dues] of byMeasure) {
-    // One query for all the Measure's slices: their subjects united (a superset is harmless).
-    const subjects = dues.some((d) => d.subjects === null) ? null : [...new Set(dues.flatMap((d) => [...d.subjects!]))];
-    for (const some of subjects === null ? [null] : chunks(subjects)) {
-      for (const query of subjectCellsSql(db, measure, dues, some && new Set(some))) await client.command({ query });
-    }
+    // One pass for all the Measure's slices: their subjects united (a superset is harmless).
+    const named = dues.some((d) => d.subjects === null) ? await subjectsOf(client, db, measure, dues) : [...new Set(dues.flatMap((d) => [...d.subjects!]))];
+    const rules = await populationRules(client, db, measure);
+    for (const some of chunks(named, SUBJECTS_PER_READ)) await recomputeSubjects(client, db, measure, dues, some, rules);
     await client.command({ query: regionCellsSql(db, measure, dues) });
   }
   await client.insert({
