@@ -185,10 +185,10 @@ function versionOfSlice(dues: Due[]): string {
 }
 
 /** The series cells the subject step reads (`where`: slices and subjects), current versions only. */
-export function seriesCellsOfSql(db: string, where: string): string {
+function seriesCellsOfSql(db: string, where: string): string {
   // NOTE: only identity columns may be filtered inside FINAL: a filter on another column could drop
-  // the newest version of a row and resurrect an older one. Times as epoch seconds: far cheaper for
-  // 18.16 to print than DateTime strings, and all the subject step does with them is compare.
+  // the newest version of a row and resurrect an older one. The latest-period times as epoch seconds:
+  // far cheaper for 18.16 to print than DateTime strings, and the subject step only compares them.
   return `SELECT grain, toString(start) AS period_start, subject, reporter, toString(end) AS period_end, subject_is_region,
        own_types, own_regions, group_keys, pop_keys, sums, presents, latest_values, arrayMap(t -> toUInt32(t), ats) AS latest_ats,
        toString(updated) AS updated_at
@@ -202,7 +202,7 @@ FROM
 }
 
 /** INSERT ... SELECT of the facility rows of the current subject cells that `where` selects, with their versions (see 002_views.sql). */
-export function facilityRowsSql(db: string, where: string): string {
+function facilityRowsSql(db: string, where: string): string {
   return `INSERT INTO ${db}.facility_cells
   (measure, grain, period_start, subject, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version)
 SELECT measure, grain, period_start, subject, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version
