@@ -123,9 +123,12 @@ export function seriesCellsSql(db: string, partition: number, version: string, r
   }
   // `keep` is the length a report's population arrays keep: all of them, or none for `error` reports.
   const kept = (array: string) => `arraySlice(${array}, 1, keep)`;
-  // NOTE: only identity columns may be filtered inside FINAL: partition,
+  // NOTE: only identity columns may be filtered before the latest versions are taken: partition,
   // measure, subject and period_start_utc are all part of a report's identity. Local dates lie
   // within 14 hours of period_start_utc, so the UTC window is widened by a day on each side.
+  const reportsWhere = `kafka_partition = ${Number(partition)} AND measure IN (${list(reports.map((r) => r.measure as string))})
+          AND subject IN (${list(reports.map((r) => r.subject as string))})
+          AND period_start_utc >= toDateTime('${chTime(lo - DAY_MS)}', 'UTC') AND period_start_utc < toDateTime('${chTime(hi + DAY_MS)}', 'UTC')`;
   return `INSERT INTO ${db}.series_cells
   (measure, grain, period_start, subject, reporter, kafka_partition, period_end, subject_is_region, own_types, own_regions,
    group_keys, pop_keys, sums, presents, latest_values, latest_ats, updated_at, version)
@@ -152,13 +155,9 @@ FROM
              grain, period_start, bucket_end, pop_group_keys, pop_keys, pop_values, pop_present
       FROM
       (
-        -- Only the columns needed: FINAL reads every selected column, and the resource JSON is most of a row.
-        SELECT measure, subject, reporter, kafka_partition, status, subject_is_region, region_types, regions, period_start_utc,
-               received_at, grains, grain_starts, grain_ends, pop_group_keys, pop_keys, pop_values, pop_present
-        FROM ${db}.reports FINAL
-        WHERE kafka_partition = ${Number(partition)} AND measure IN (${list(reports.map((r) => r.measure as string))})
-          AND subject IN (${list(reports.map((r) => r.subject as string))})
-          AND period_start_utc >= toDateTime('${chTime(lo - DAY_MS)}', 'UTC') AND period_start_utc < toDateTime('${chTime(hi + DAY_MS)}', 'UTC')
+        -- Only the columns needed: the resource JSON is most of a row.
+        ${latestRowsSql(`${db}.reports`, 'business_key', reportsWhere, `measure, subject, reporter, kafka_partition, status, subject_is_region, region_types,
+               regions, period_start_utc, received_at, grains, grain_starts, grain_ends, pop_group_keys, pop_keys, pop_values, pop_present`)}
       )
       ARRAY JOIN grains AS grain, grain_starts AS period_start, grain_ends AS bucket_end
     )
@@ -167,6 +166,18 @@ FROM
   GROUP BY series, grain, period_start, gks, pks
 )
 GROUP BY series, grain, period_start`;
+}
+
+/**
+ * The current version of each row (`key`) of a ReplacingMergeTree(version) table that `where`
+ * selects, read without FINAL: 18.16 merges the array columns of several parts under FINAL 2-5x
+ * slower than it reads and sorts them (measured on the cell tables and reports with 5-13 parts).
+ * A repeat of one version (a record or recomputation redone) is one row. NOTE: `where` may filter
+ * only identity columns: a filter on another column could drop the newest version of a row and
+ * resurrect an older one. `columns` must include the key's.
+ */
+function latestRowsSql(table: string, key: string, where: string, columns: string): string {
+  return `SELECT ${key}, ${columns} FROM ${table} WHERE ${where} ORDER BY version DESC LIMIT 1 BY ${key}`;
 }
 
 /** The exact filter of some slices of one Measure (grain and start lists let the primary key narrow the read). */
@@ -186,9 +197,8 @@ function versionOfSlice(dues: Due[]): string {
 
 /** The series cells the subject step reads (`where`: slices and subjects), current versions only. */
 function seriesCellsOfSql(db: string, where: string): string {
-  // NOTE: only identity columns may be filtered inside FINAL: a filter on another column could drop
-  // the newest version of a row and resurrect an older one. The latest-period times as epoch seconds:
-  // far cheaper for 18.16 to print than DateTime strings, and the subject step only compares them.
+  // The latest-period times as epoch seconds: far cheaper for 18.16 to print than DateTime strings,
+  // and the subject step only compares them.
   return `SELECT grain, toString(start) AS period_start, subject, reporter, toString(end) AS period_end, subject_is_region,
        own_types, own_regions, group_keys, pop_keys, sums, presents, latest_values, arrayMap(t -> toUInt32(t), ats) AS latest_ats,
        toString(updated) AS updated_at
@@ -196,17 +206,23 @@ FROM
 (
   SELECT grain, period_start AS start, subject, reporter, period_end AS end, subject_is_region, own_types, own_regions, group_keys, pop_keys,
          sums, presents, latest_values, latest_ats AS ats, updated_at AS updated
-  FROM ${db}.series_cells FINAL
-  WHERE ${where}
+  FROM (${latestRowsSql(`${db}.series_cells`, 'grain, period_start, subject, reporter, kafka_partition', where, `period_end, subject_is_region, own_types,
+        own_regions, group_keys, pop_keys, sums, presents, latest_values, latest_ats, updated_at`)})
 )`;
 }
 
-/** INSERT ... SELECT of the facility rows of the current subject cells that `where` selects, with their versions (see 002_views.sql). */
-function facilityRowsSql(db: string, where: string): string {
+/**
+ * INSERT ... SELECT of the facility rows of the subject cells this recomputation has just written
+ * (`where`: slices and subjects), with their versions (see 002_views.sql).
+ */
+function facilityRowsSql(db: string, where: string, dues: Due[]): string {
+  // Neither FINAL nor latestRowsSql: the rows at the slice's own version are exactly the ones just
+  // written; a repeat of them (a recomputation redone) writes the same facility rows again, which
+  // facility_cells replaces like any repeat.
   return `INSERT INTO ${db}.facility_cells
   (measure, grain, period_start, subject, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version)
 SELECT measure, grain, period_start, subject, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version
-FROM (SELECT * FROM ${db}.subject_cells FINAL WHERE ${where})
+FROM (SELECT * FROM ${db}.subject_cells WHERE ${where} AND version = ${versionOfSlice(dues)})
 ARRAY JOIN group_codes AS group_code, population_codes AS population_code, vals AS value, reporting AS subjects_reporting,
            missing AS subjects_missing
 WHERE subject_is_region = 0`;
@@ -239,7 +255,7 @@ async function recomputeSubjects(client: ClickHouseClient, db: string, measure: 
   const cells = subjectCells(measure, await rs.json<SeriesCell>(), rules, (grain, start) => versions.get(bucketKey(grain, start))!);
   if (cells.length === 0) return;
   await client.insert({ table: `${db}.subject_cells`, values: cells, format: 'JSONEachRow' });
-  await client.command({ query: facilityRowsSql(db, where) });
+  await client.command({ query: facilityRowsSql(db, where, dues) });
 }
 
 /**
@@ -266,10 +282,8 @@ FROM
            if(subject_is_region = 1, own_regions, if(empty(fac_types), ${UNRESOLVED_TYPES}, fac_regions)) AS chain_regions
     FROM
     (
-      SELECT measure, grain, period_start, subject, period_end, subject_is_region, own_types, own_regions, group_codes,
-             population_codes, vals, reporting, missing, updated_at
-      FROM ${db}.subject_cells FINAL
-      WHERE ${slicesWhere(measure, dues)}
+      ${latestRowsSql(`${db}.subject_cells`, 'measure, grain, period_start, subject', slicesWhere(measure, dues), `period_end, subject_is_region, own_types,
+             own_regions, group_codes, population_codes, vals, reporting, missing, updated_at`)}
     )
     ANY LEFT JOIN
     (
