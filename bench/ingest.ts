@@ -40,8 +40,7 @@ try {
   console.log(`validation: ${fmt(((performance.now() - tv) * 1000) / N, 1)} us/report`);
 
   // Through ingest.
-  const nodeOptions = [process.env.NODE_OPTIONS, a['ingest-node-options']].filter(Boolean).join(' ');
-  const ingest = await startIngest({ ...serviceEnv(iso), LOG_LEVEL: 'warn', ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) });
+  const ingest = await startIngest({ ...serviceEnv(iso), LOG_LEVEL: 'warn' }, { nodeArgs: a['ingest-node-options']?.split(' ').filter(Boolean) });
   if ((await putResource(ingest.url, measure as never)) !== 201) throw new Error('Measure not accepted');
   await postReports(ingest.url, reports.slice(0, 500), { concurrency: clients }); // warm-up (updates afterwards are still real publishes)
   const broker = stack.pids()[0];

@@ -216,8 +216,7 @@ async function main(): Promise<void> {
       TOPIC_PREFIX: prefix,
       LOG_LEVEL: 'warn',
       NDJSON_MAX_BODY_BYTES: String(Math.ceil(((GIGABYTES ?? 4) + 1) * 1024 ** 3)),
-      NODE_OPTIONS: [process.env.NODE_OPTIONS, INGEST_NODE_OPTIONS].filter(Boolean).join(' '),
-    });
+    }, { nodeArgs: INGEST_NODE_OPTIONS?.split(' ').filter(Boolean) });
     if (INGEST_NODE_OPTIONS) log(`ingest node options: ${INGEST_NODE_OPTIONS}`);
     // With the Measure known, every report is validated against it, as in production.
     if ((await putResource(ingest.url, simMeasure(POPULATIONS) as never)) !== 201) throw new Error('PUT Measure failed');

@@ -26,15 +26,21 @@ export interface RunningService {
   kill9(): Promise<void>;
 }
 
+export interface ServiceOptions {
+  waitReady?: boolean;
+  /** Node flags for the child, on its command line (NODE_OPTIONS refuses some, e.g. --cpu-prof). */
+  nodeArgs?: string[];
+}
+
 async function startService(
   entry: string,
   portVar: 'PORT' | 'HEALTH_PORT',
   env: Record<string, string>,
-  { waitReady = true }: { waitReady?: boolean } = {},
+  { waitReady = true, nodeArgs = [] }: ServiceOptions = {},
 ): Promise<RunningService> {
   const port = await freePort();
   const { kafkaBrokers, clickhouseUrl } = stackEnv();
-  const child = spawn(process.execPath, [path.resolve(entry)], {
+  const child = spawn(process.execPath, [...nodeArgs, path.resolve(entry)], {
     env: { ...process.env, KAFKA_BROKERS: kafkaBrokers.join(','), CLICKHOUSE_URL: clickhouseUrl, LOG_LEVEL: 'info', [portVar]: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -83,8 +89,8 @@ async function startService(
   return service;
 }
 
-export const startIngest = (env: Record<string, string>, o?: { waitReady?: boolean }) => startService('services/ingest/dist/main.js', 'PORT', env, o);
-export const startAggregator = (env: Record<string, string>, o?: { waitReady?: boolean }) =>
+export const startIngest = (env: Record<string, string>, o?: ServiceOptions) => startService('services/ingest/dist/main.js', 'PORT', env, o);
+export const startAggregator = (env: Record<string, string>, o?: ServiceOptions) =>
   startService('services/aggregator/dist/main.js', 'HEALTH_PORT', env, o);
 
 /** The environment both services need for one test's isolation. */
