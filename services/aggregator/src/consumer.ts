@@ -3,7 +3,7 @@
 // Offsets are resolved only after ClickHouse acknowledged the batch (and its markers are in Kafka),
 // so a crash redoes work but never skips it; redone work is harmless because every write is
 // versioned and every recomputation is derived (see writer.ts and rollups.ts).
-import type { Consumer, Kafka, Producer } from 'kafkajs';
+import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from '@sitrep/shared/log';
 import type { Topics } from '@sitrep/shared/contracts/topics';
 import { DLQ_HEADERS } from '@sitrep/shared/contracts/records';
@@ -28,6 +28,7 @@ import type { Metrics } from './metrics.js';
 export interface ConsumerOptions {
   kafka: Kafka;
   groupId: string;
+  sessionTimeoutMs: number;
   topics: Topics;
   writer: Writer;
   log: Logger;
@@ -44,10 +45,12 @@ export interface AggregatorConsumer {
 }
 
 export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
+  // Kafka's advice: a heartbeat at most a third of the session timeout apart.
+  const heartbeatMs = Math.min(3000, Math.floor(o.sessionTimeoutMs / 3));
   const consumer: Consumer = o.kafka.consumer({
     groupId: o.groupId,
-    sessionTimeout: 30_000,
-    heartbeatInterval: 3000,
+    sessionTimeout: o.sessionTimeoutMs,
+    heartbeatInterval: heartbeatMs,
     maxBytesPerPartition: 10 * 1024 * 1024,
     maxBytes: 32 * 1024 * 1024,
     maxWaitTimeInMs: 250,
@@ -124,6 +127,40 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
     await producer.send({ topic: o.topics.rollupSlices, acks: -1, messages });
   }
 
+  /** Recomputes the slices that some markers name (all markers of a slice are on this partition: the highest offset is the newest version). */
+  async function recomputeSlices(topic: string, partition: number, messages: KafkaMessage[], check: () => void, keepTrying: () => Promise<boolean>) {
+    const marks: (Mark & { version: string })[] = [];
+    for (const m of messages) {
+      const slice = m.key ? parseSliceKey(m.key.toString()) : undefined;
+      if (!slice) await deadLetter(topic, partition, m, 'decode', 'not a rollup slice key');
+      else marks.push({ slice, subjects: parseMarkValue(m.value), version: m.offset });
+    }
+    const due = mergeMarks(marks);
+    const started = performance.now();
+    await o.writer.retrying('recompute', () => recompute(o.writer.client, o.writer.db, due, check), keepTrying);
+    o.metrics.recomputeDuration.observe({ level: 'slices' }, performance.now() - started);
+  }
+
+  /** Writes some reports or reference records, recomputes what they touch, and marks the slices to recompute. */
+  async function writeRecords(topic: string, partition: number, messages: KafkaMessage[], lastOffset: string, keepTrying: () => Promise<boolean>) {
+    const rows = new Map<Table, Row[]>();
+    for (const message of messages) {
+      const result = transform({ value: message.value, partition, offset: message.offset });
+      if (result.kind === 'invalid') {
+        if (++invalidInARow > maxInvalid) throw new Error(`more than ${maxInvalid} invalid records in a row: stopping`);
+        await deadLetter(topic, partition, message, result.step, result.reason);
+      } else {
+        invalidInARow = 0;
+        let list = rows.get(result.table);
+        if (!list) rows.set(result.table, (list = []));
+        list.push(result.row);
+      }
+    }
+    const write = () => o.writer.write(rows, keepTrying);
+    const marks = await o.writer.retrying('mark', () => affectedSlices(rows, write, partition, lastOffset), keepTrying);
+    await markSlices(marks);
+  }
+
   return {
     isRunning: () => running,
     async start() {
@@ -143,42 +180,23 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
             await heartbeat();
             return isRunning() && !isStale();
           };
-          if (batch.topic === o.topics.rollupSlices) {
-            const marks: (Mark & { version: string })[] = [];
-            for (const m of batch.messages) {
-              const slice = m.key ? parseSliceKey(m.key.toString()) : undefined;
-              if (!slice) await deadLetter(batch.topic, batch.partition, m, 'decode', 'not a rollup slice key');
-              // All markers of a slice are on this partition: the highest offset is the newest version.
-              else marks.push({ slice, subjects: parseMarkValue(m.value), version: m.offset });
-            }
-            const due = mergeMarks(marks);
-            const started = performance.now();
-            await o.writer.retrying('recompute', () => recompute(o.writer.client, o.writer.db, due), keepTrying);
-            o.metrics.recomputeDuration.observe({ level: 'slices' }, performance.now() - started);
-          } else {
-            const rows = new Map<Table, Row[]>();
-            for (const message of batch.messages) {
-              if (!isRunning() || isStale()) return; // rebalance or shutdown: the next owner redoes it
-              const result = transform({ value: message.value, partition: batch.partition, offset: message.offset });
-              if (result.kind === 'invalid') {
-                if (++invalidInARow > maxInvalid) throw new Error(`more than ${maxInvalid} invalid records in a row: stopping`);
-                await deadLetter(batch.topic, batch.partition, message, result.step, result.reason);
-              } else {
-                invalidInARow = 0;
-                let list = rows.get(result.table);
-                if (!list) rows.set(result.table, (list = []));
-                list.push(result.row);
-              }
-            }
-            const write = () => o.writer.write(rows, keepTrying);
-            const marks = await o.writer.retrying('mark', () => affectedSlices(rows, write, batch.partition, batch.lastOffset()), keepTrying);
-            await markSlices(marks);
+          // One fetch can hold a whole backlog (after downtime): it is handled a step at a time, each
+          // committed on its own, with heartbeats while a step runs, so that the group never drops
+          // this member for silence and makes it redo the batch from the start, again and again.
+          for (const messages of chunks(batch.messages, MAX_RECORDS_PER_STEP)) {
+            if (!isRunning() || isStale()) return; // rebalance or shutdown: the next owner redoes the rest
+            const last = messages[messages.length - 1]!.offset;
+            await withHeartbeats(heartbeat, heartbeatMs, (check) =>
+              batch.topic === o.topics.rollupSlices
+                ? recomputeSlices(batch.topic, batch.partition, messages, check, keepTrying)
+                : writeRecords(batch.topic, batch.partition, messages, last, keepTrying),
+            );
+            o.metrics.batchSize.observe(messages.length);
+            resolveOffset(last);
+            await commitOffsetsIfNecessary();
+            o.metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
+            await heartbeat();
           }
-          o.metrics.batchSize.observe(batch.messages.length);
-          resolveOffset(batch.lastOffset());
-          await commitOffsetsIfNecessary();
-          o.metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(batch.highWatermark) - Number(batch.lastOffset()) - 1));
-          await heartbeat();
         },
       });
     },
@@ -189,4 +207,28 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
       running = false;
     },
   };
+}
+
+/**
+ * Records handled per step at most (a write and its series cells, or a slice recomputation): what
+ * a step holds in memory and how long it runs are bounded by this, not by the size of a fetch.
+ */
+const MAX_RECORDS_PER_STEP = 2000;
+
+/**
+ * Runs a step while heartbeating in the background: Kafka drops a member it has not heard from
+ * within the session timeout, and one step (a Measure's recomputation) can run longer than that.
+ * Once a heartbeat fails (the group is rebalancing), `check` throws its error: long steps call it
+ * between their parts, so this member stops work it may no longer own and rejoins promptly.
+ */
+export async function withHeartbeats<T>(heartbeat: () => Promise<void>, intervalMs: number, step: (check: () => void) => Promise<T>): Promise<T> {
+  let failure: unknown;
+  const timer = setInterval(() => heartbeat().catch((err: unknown) => (failure ??= err)), intervalMs);
+  try {
+    return await step(() => {
+      if (failure !== undefined) throw failure;
+    });
+  } finally {
+    clearInterval(timer);
+  }
 }

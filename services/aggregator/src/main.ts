@@ -17,6 +17,8 @@ const config = parseConfig(
     HEALTH_PORT: envInt(8081, 0, 65535),
     HOST: z.string().default('127.0.0.1'),
     AGGREGATOR_GROUP_ID: z.string().default('sitrep-aggregator'),
+    // Kafka drops a member it has not heard from for this long (the broker allows 6 s to 5 min).
+    AGGREGATOR_SESSION_TIMEOUT_MS: envInt(30_000, 6_000, 300_000),
   }),
 );
 const log = createLogger('aggregator', config.LOG_LEVEL);
@@ -25,7 +27,7 @@ const clickhouse = createClickHouse({ url: config.CLICKHOUSE_URL, username: conf
 const writer = new Writer(clickhouse, config.CLICKHOUSE_DATABASE, log, metrics);
 const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-aggregator`, log });
 const topics = topicNames(config.TOPIC_PREFIX);
-const consumer = createConsumer({ kafka, groupId: config.AGGREGATOR_GROUP_ID, topics, writer, log, metrics });
+const consumer = createConsumer({ kafka, groupId: config.AGGREGATOR_GROUP_ID, sessionTimeoutMs: config.AGGREGATOR_SESSION_TIMEOUT_MS, topics, writer, log, metrics });
 
 const server = http.createServer((req, res) => {
   const send = (status: number, body: unknown, type = 'application/json') => {

@@ -314,8 +314,9 @@ const UNRESOLVED_TYPES = "['unresolved', 'all']";
 /**
  * Recomputes the due slices, per Measure: subject cells of the named subjects, then region cells,
  * then records the slices as current (cells first, so a slice never points at missing cells).
+ * `check` throws when the work should stop (this consumer lost the slices); it is called between parts.
  */
-export async function recompute(client: ClickHouseClient, db: string, due: Map<string, Due>): Promise<void> {
+export async function recompute(client: ClickHouseClient, db: string, due: Map<string, Due>, check: () => void = () => undefined): Promise<void> {
   if (due.size === 0) return;
   const now = chTime(Date.now());
   const byMeasure = new Map<string, Due[]>();
@@ -324,7 +325,11 @@ export async function recompute(client: ClickHouseClient, db: string, due: Map<s
     // One pass for all the Measure's slices: their subjects united (a superset is harmless).
     const named = dues.some((d) => d.subjects === null) ? await subjectsOf(client, db, measure, dues) : [...new Set(dues.flatMap((d) => [...d.subjects!]))];
     const rules = await populationRules(client, db, measure);
-    for (const some of chunks(named, SUBJECTS_PER_READ)) await recomputeSubjects(client, db, measure, dues, some, rules);
+    for (const some of chunks(named, SUBJECTS_PER_READ)) {
+      check();
+      await recomputeSubjects(client, db, measure, dues, some, rules);
+    }
+    check();
     await client.command({ query: regionCellsSql(db, measure, dues) });
   }
   await client.insert({

@@ -78,7 +78,8 @@ export class Writer {
         this.healthy = true;
         return result;
       } catch (err) {
-        if ((err as Error).message.startsWith('aborted:')) throw err;
+        // Not ClickHouse's failure: the step was abandoned, or the Kafka group is rebalancing.
+        if ((err as Error).message.startsWith('aborted:') || (err as Error).name?.startsWith('KafkaJS')) throw err;
         this.healthy = false;
         this.metrics.writeErrors.inc({ table: step });
         const delay = Math.min(5000, 200 * 2 ** Math.min(attempt, 5));
