@@ -3,12 +3,11 @@
 // same run; then freshness: p95 from 201 to visible in sitrep.rollups at a steady rate of posts.
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
-import { encodeRecord, recordHeaders, RECORD_SCHEMA } from '@sitrep/shared/contracts/records';
 import { topicNames } from '@sitrep/shared/contracts/topics';
-import { businessKey, businessKeyString } from '@sitrep/shared/fhir/identity';
 import { COLUMNS, transform } from '@sitrep/aggregator/transform';
 import { facilities, scenario, simMeasure, SIM_MEASURE_URL } from '../test/simulator/generate.js';
 import { postReports } from '../test/simulator/post.js';
+import { publishedRecord } from '../test/simulator/records.js';
 import { clickhouse, dropTestDatabase, isolation, query } from '../test/helpers/stack.js';
 import { serviceEnv, startAggregator, startIngest } from '../test/helpers/services.js';
 import { waitFor } from '../test/helpers/wait.js';
@@ -47,11 +46,9 @@ try {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const receivedAt = new Date().toISOString();
-  const envelope = (resourceType: 'MeasureReport' | 'Measure' | 'Location', id: string, resource: object) =>
-    encodeRecord({ schema: RECORD_SCHEMA, resourceType, id, receivedAt, requestId: 'bench', sender: { type: 'anonymous', id: 'bench' }, resource: resource as Record<string, unknown> });
-  await producer.send({ topic: topics.measures, acks: -1, messages: [{ key: 'Measure/sim', value: envelope('Measure', 'sim', measure) }] });
-  await producer.send({ topic: topics.locations, acks: -1, messages: fac.map((f) => ({ key: `Location/${f.location.id}`, value: envelope('Location', f.location.id!, f.location) })) });
-  const messages = reports.map((r, i) => ({ key: businessKeyString(businessKey(r)), value: envelope('MeasureReport', `r${i}`, r), headers: recordHeaders({ resourceType: 'MeasureReport', id: `r${i}` }) }));
+  await producer.send({ topic: topics.measures, acks: -1, messages: [publishedRecord(measure, receivedAt)] });
+  await producer.send({ topic: topics.locations, acks: -1, messages: fac.map((f) => publishedRecord(f.location, receivedAt)) });
+  const messages = reports.map((r) => publishedRecord(r, receivedAt));
   for (let i = 0; i < messages.length; i += 2000) await producer.send({ topic: topics.measureReports, acks: -1, compression: kafkajs.CompressionTypes.GZIP, messages: messages.slice(i, i + 2000) });
   console.log(`backlog: ${fmt(N)} reports of 30 populations in Kafka (${fmt(messages.reduce((s, m) => s + m.value.length, 0) / 1e6, 1)} MB)`);
 

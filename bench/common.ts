@@ -2,11 +2,8 @@
 // an isolated namespace, percentiles and a line format that prints numbers.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import type { MeasureReport } from 'fhir/r4.js';
 import kafkajs from 'kafkajs';
 import { provisionStack, type Stack } from '@sitrep/local-stack/stack';
-import { encodeRecord, recordHeaders, RECORD_SCHEMA } from '@sitrep/shared/contracts/records';
-import { businessKey, businessKeyString, reportIdFor } from '@sitrep/shared/fhir/identity';
 
 export async function benchStack(): Promise<Stack> {
   const stack = await provisionStack({ purpose: 'test', log: (m) => console.error(`[stack] ${m}`) });
@@ -21,18 +18,6 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-
-/** The record ingest would publish for a report (key, envelope, headers): what the raw ceilings produce. */
-export function reportRecord(report: MeasureReport, receivedAt: string): { key: string; value: Buffer; headers: Record<string, string> } {
-  const key = businessKey(report);
-  const id = reportIdFor(key);
-  const resource = report as unknown as Record<string, unknown>;
-  return {
-    key: businessKeyString(key),
-    value: encodeRecord({ schema: RECORD_SCHEMA, resourceType: 'MeasureReport', id, receivedAt, requestId: 'bench', sender: { type: 'anonymous', id: 'anonymous' }, resource }),
-    headers: recordHeaders({ resourceType: 'MeasureReport', id }),
-  };
-}
 
 /** Deletes the topics a benchmark created (by prefix), so a long session does not fill the disk. */
 export async function deleteTopics(brokers: string[], prefix: string): Promise<void> {

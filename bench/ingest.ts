@@ -11,7 +11,8 @@ import { postReports, putResource } from '../test/simulator/post.js';
 import { isolation } from '../test/helpers/stack.js';
 import { serviceEnv, startIngest } from '../test/helpers/services.js';
 import { COMPRESSION as PRODUCER_CODEC } from '@sitrep/ingest/publish';
-import { benchStack, cpuMeter, deleteTopics, fmt, loadAverage, percentile, reportRecord } from './common.js';
+import { benchStack, cpuMeter, deleteTopics, fmt, loadAverage, percentile } from './common.js';
+import { publishedRecord } from '../test/simulator/records.js';
 
 // --ingest-node-options "--cpu-prof --cpu-prof-dir=/tmp/prof": node flags for the ingest child (profiling, GC tuning).
 const { values: a } = parseArgs({
@@ -73,7 +74,7 @@ try {
     const rawMeter = cpuMeter([process.pid, broker]);
     const t1 = performance.now();
     for (let i = 0; i < N; i += clients) {
-      await producer.send({ topic: topics.measureReports, acks: -1, compression: codec, messages: reports.slice(i, i + clients).map((r) => reportRecord(r, receivedAt)) });
+      await producer.send({ topic: topics.measureReports, acks: -1, compression: codec, messages: reports.slice(i, i + clients).map((r) => publishedRecord(r, receivedAt)) });
     }
     const rate = N / ((performance.now() - t1) / 1000);
     const [producerCpu, rawBrokerCpu] = rawMeter();

@@ -24,7 +24,8 @@ import { provisionStack, type Stack } from '@sitrep/local-stack/stack';
 import { topicNames, topicSpecs } from '@sitrep/shared/contracts/topics';
 import { LineSplitter } from '@sitrep/ingest/routes/bulk';
 import { COMPRESSION } from '@sitrep/ingest/publish';
-import { deleteTopics, reportRecord } from './common.js';
+import { deleteTopics } from './common.js';
+import { publishedRecord } from '../test/simulator/records.js';
 import { facilities, scenario, simMeasure } from '../test/simulator/generate.js';
 import { putResource } from '../test/simulator/post.js';
 import { startIngest, type RunningService } from '../test/helpers/services.js';
@@ -173,7 +174,7 @@ async function rawCeiling(brokers: string[], prefix: string, file: string): Prom
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   await producer.connect();
   const receivedAt = new Date().toISOString();
-  const build = (report: Record<string, unknown>) => reportRecord(report as unknown as MeasureReport, receivedAt);
+  const build = (report: Record<string, unknown>) => publishedRecord(report as unknown as MeasureReport, receivedAt);
   // Records are prepared before the clock starts: the ceiling is the producer's, not JSON's.
   const batches: ReturnType<typeof build>[][] = [[]];
   const splitter = new LineSplitter(16 * MB);

@@ -24,7 +24,8 @@ import { isolation } from '../test/helpers/stack.js';
 import { serviceEnv, startIngest, type RunningService } from '../test/helpers/services.js';
 import { simMeasure } from '../test/simulator/generate.js';
 import { putResource } from '../test/simulator/post.js';
-import { deleteTopics, processCpuMs, reportRecord } from './common.js';
+import { deleteTopics, processCpuMs } from './common.js';
+import { publishedRecord } from '../test/simulator/records.js';
 
 const { Kafka, logLevel, Partitioners, CompressionTypes } = kafkajs;
 const ROWS = Number(process.argv[2] ?? 20_000);
@@ -100,7 +101,7 @@ async function rawProduce(brokers: string[], topic: string, reports: MeasureRepo
     let encodeMs = 0;
     for (let i = 0; i < reports.length; i += BATCH) {
       const t0 = performance.now();
-      const messages = reports.slice(i, i + BATCH).map((resource) => reportRecord(resource, receivedAt));
+      const messages = reports.slice(i, i + BATCH).map((resource) => publishedRecord(resource, receivedAt));
       for (const m of messages) bytes += m.value.length;
       encodeMs += performance.now() - t0;
       await producer.sendBatch({ acks: -1, compression: gzip ? CompressionTypes.GZIP : CompressionTypes.None, topicMessages: [{ topic, messages }] });

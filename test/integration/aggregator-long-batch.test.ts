@@ -7,9 +7,8 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import kafkajs from 'kafkajs';
 import { topicNames, topicSpecs } from '@sitrep/shared/contracts/topics';
-import { encodeRecord, recordHeaders, RECORD_SCHEMA } from '@sitrep/shared/contracts/records';
-import { businessKey, businessKeyString } from '@sitrep/shared/fhir/identity';
 import { facilities, scenario, simMeasure } from '../simulator/generate.js';
+import { publishedRecord } from '../simulator/records.js';
 import { clickhouse, dropTestDatabase, isolation, query, stackEnv } from '../helpers/stack.js';
 import { serviceEnv, startAggregator, type RunningService } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
@@ -42,23 +41,13 @@ test('a backlog that takes longer than the session timeout to write drains witho
     .map((s) => s.report);
   assert.equal(reports.length, REPORTS);
   const receivedAt = new Date().toISOString();
-  const envelope = (resourceType: 'MeasureReport' | 'Measure' | 'Location', id: string, resource: object) =>
-    encodeRecord({ schema: RECORD_SCHEMA, resourceType, id, receivedAt, requestId: 'test', sender: { type: 'anonymous', id: 'test' }, resource: resource as Record<string, unknown> });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
-  await producer.send({ topic: topics.measures, acks: -1, messages: [{ key: 'Measure/sim', value: envelope('Measure', 'sim', measure) }] });
-  await producer.send({ topic: topics.locations, acks: -1, messages: fac.map((f) => ({ key: `Location/${f.location.id}`, value: envelope('Location', f.location.id!, f.location) })) });
+  await producer.send({ topic: topics.measures, acks: -1, messages: [publishedRecord(measure, receivedAt)] });
+  await producer.send({ topic: topics.locations, acks: -1, messages: fac.map((f) => publishedRecord(f.location, receivedAt)) });
   for (let i = 0; i < reports.length; i += 2000) {
-    await producer.send({
-      topic: topics.measureReports,
-      acks: -1,
-      compression: kafkajs.CompressionTypes.GZIP,
-      messages: reports.slice(i, i + 2000).map((r, j) => ({
-        key: businessKeyString(businessKey(r)),
-        value: envelope('MeasureReport', `r${i + j}`, r),
-        headers: recordHeaders({ resourceType: 'MeasureReport', id: `r${i + j}` }),
-      })),
-    });
+    const messages = reports.slice(i, i + 2000).map((r) => publishedRecord(r, receivedAt));
+    await producer.send({ topic: topics.measureReports, acks: -1, compression: kafkajs.CompressionTypes.GZIP, messages });
   }
   await producer.disconnect();
 
