@@ -186,7 +186,8 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
           for (const messages of chunks(batch.messages, MAX_RECORDS_PER_STEP)) {
             if (!isRunning() || isStale()) return; // rebalance or shutdown: the next owner redoes the rest
             const last = messages[messages.length - 1]!.offset;
-            await withHeartbeats(heartbeat, heartbeatMs, (check) =>
+            // Ticks at half the interval: kafkajs sends a heartbeat only once the interval has passed.
+            await withHeartbeats(heartbeat, heartbeatMs / 2, (check) =>
               batch.topic === o.topics.rollupSlices
                 ? recomputeSlices(batch.topic, batch.partition, messages, check, keepTrying)
                 : writeRecords(batch.topic, batch.partition, messages, last, keepTrying),
