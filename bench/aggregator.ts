@@ -8,7 +8,7 @@ import { COLUMNS, transform } from '@sitrep/aggregator/transform';
 import { facilities, scenario, simMeasure, SIM_MEASURE_URL } from '../test/simulator/generate.js';
 import { postReports } from '../test/simulator/post.js';
 import { publishedRecord } from '../test/simulator/records.js';
-import { clickhouse, dropTestDatabase, isolation, query } from '../test/helpers/stack.js';
+import { clickhouse, dropTestDatabase, groupLag, isolation, query } from '../test/helpers/stack.js';
 import { serviceEnv, startAggregator, startIngest } from '../test/helpers/services.js';
 import { waitFor } from '../test/helpers/wait.js';
 import { benchStack, fmt, percentile } from './common.js';
@@ -74,18 +74,7 @@ try {
   const started = performance.now();
   const aggregator = await startAggregator({ ...env, LOG_LEVEL: 'warn' }, { waitReady: false });
   services.push({ name: 'aggregator', output: aggregator.output });
-  const lagZero = async () => {
-    let lag = 0;
-    for (const topic of [topics.measureReports, topics.rollupSlices, topics.locations, topics.measures]) {
-      const ends = await admin.fetchTopicOffsets(topic);
-      const committed = (await admin.fetchOffsets({ groupId: iso.groupId, topics: [topic] }))[0]?.partitions ?? [];
-      for (const e of ends) {
-        const c = committed.find((p) => p.partition === e.partition);
-        lag += Number(e.high) - Math.max(0, Number(c?.offset ?? 0));
-      }
-    }
-    return lag;
-  };
+  const lagZero = () => groupLag(admin, iso.groupId, [topics.measureReports, topics.rollupSlices, topics.locations, topics.measures]);
   await waitFor(async () => {
     // Until the aggregator has migrated, there is no table to count (and the client would log an error).
     const [t] = await query<{ n: string }>(ch, `SELECT count() AS n FROM system.tables WHERE database = '${iso.database}' AND name = 'reports'`);

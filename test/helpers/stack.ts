@@ -2,6 +2,7 @@
 // (own topic prefix and ClickHouse database), and the control channel to stop/start Kafka and ClickHouse.
 import { randomBytes } from 'node:crypto';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import type { Admin } from 'kafkajs';
 
 export function stackEnv() {
   const kafkaBrokers = process.env.KAFKA_BROKERS;
@@ -15,6 +16,17 @@ export function isolation(name: string) {
   const suffix = randomBytes(4).toString('hex');
   const safe = name.replace(/[^a-z0-9]/gi, '_').toLowerCase();
   return { topicPrefix: `test.${safe}.${suffix}.`, database: `sitrep_test_${safe}_${suffix}`, groupId: `sitrep-aggregator-${safe}-${suffix}` };
+}
+
+/** Records of these topics that a consumer group has not committed yet (0: it has caught up). */
+export async function groupLag(admin: Admin, groupId: string, topics: string[]): Promise<number> {
+  let lag = 0;
+  for (const topic of topics) {
+    const ends = await admin.fetchTopicOffsets(topic);
+    const committed = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions ?? [];
+    for (const e of ends) lag += Number(e.high) - Math.max(0, Number(committed.find((c) => c.partition === e.partition)?.offset ?? 0));
+  }
+  return lag;
 }
 
 export function clickhouse(): ClickHouseClient {

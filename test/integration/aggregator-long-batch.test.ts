@@ -9,7 +9,7 @@ import kafkajs from 'kafkajs';
 import { topicNames, topicSpecs } from '@sitrep/shared/contracts/topics';
 import { facilities, scenario, simMeasure } from '../simulator/generate.js';
 import { publishedRecord } from '../simulator/records.js';
-import { clickhouse, dropTestDatabase, isolation, query, stackEnv } from '../helpers/stack.js';
+import { clickhouse, dropTestDatabase, groupLag, isolation, query, stackEnv } from '../helpers/stack.js';
 import { serviceEnv, startAggregator, type RunningService } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -53,15 +53,7 @@ test('a backlog that takes longer than the session timeout to write drains witho
 
   const aggregator = await startAggregator({ ...serviceEnv(iso), AGGREGATOR_SESSION_TIMEOUT_MS: String(SESSION_TIMEOUT_MS) }, { waitReady: false });
   running.push(aggregator);
-  const lag = async () => {
-    let total = 0;
-    for (const topic of [topics.measureReports, topics.rollupSlices]) {
-      const ends = await admin.fetchTopicOffsets(topic);
-      const committed = (await admin.fetchOffsets({ groupId: iso.groupId, topics: [topic] }))[0]?.partitions ?? [];
-      for (const e of ends) total += Number(e.high) - Math.max(0, Number(committed.find((c) => c.partition === e.partition)?.offset ?? 0));
-    }
-    return total;
-  };
+  const lag = () => groupLag(admin, iso.groupId, [topics.measureReports, topics.rollupSlices]);
   await waitFor(lag, (n) => n === 0, { timeoutMs: 180_000, intervalMs: 1000, what: 'the backlog drained and every slice recomputed' });
   await admin.disconnect();
 
