@@ -108,11 +108,11 @@ try {
   const cell = `measure = '${SIM_MEASURE_URL}' AND grain = 'day' AND period_start = '${day} 00:00:00' AND population_code = 'bedsPop0'`;
   // As the analyst guide advises on 18.16: the filter reaches the stored cells instead of scanning them all.
   const pushdown = 'SETTINGS enable_optimize_predicate_expression = 1';
-  // Polling is not free. Through the view, a slice's facility rows cost 18.16 ~0.3 s on a quiet
-  // machine (that branch joins every subject cell, and pushdown barely helps it) and several seconds
-  // under this load; the 'all' row 0.06 s quiet, ~0.5 s loaded. Polled at 4 Hz, the two queries took
-  // more ClickHouse time than the aggregator (p95 26 s instead of 18 s), so the 'all' row is polled
-  // every second (the resolution of the main figure) and the facility rows every 5 s (a coarse check).
+  // Polling is not free: at 4 Hz, when a slice's facility rows still cost 18.16 ~0.3 s quiet and
+  // several seconds under this load (the view then joined every subject cell), the polls took more
+  // ClickHouse time than the aggregator. So the 'all' row is polled every second (the resolution of
+  // the main figure) and the facility rows every 5 s (a coarse check); the bench prints the polls'
+  // own ClickHouse time below.
   let polling = true;
   const every = async (ms: number, poll: () => Promise<void>) => {
     while (polling) {

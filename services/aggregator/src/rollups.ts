@@ -5,7 +5,7 @@
 // late, or on a redelivered record gives the same cells: this is what keeps the rollups exact under
 // corrections, redelivery and scale-out (see ARCHITECTURE.md).
 import type { ClickHouseClient } from '@clickhouse/client';
-import { populationKey, subjectCells, type PopulationRule, type SeriesCell } from './subject-cells.js';
+import { facilityRows, populationKey, subjectCells, type PopulationRule, type SeriesCell } from './subject-cells.js';
 
 export interface Slice {
   measure: string;
@@ -211,23 +211,6 @@ FROM
 )`;
 }
 
-/**
- * INSERT ... SELECT of the facility rows of the subject cells this recomputation has just written
- * (`where`: slices and subjects), with their versions (see 002_views.sql).
- */
-function facilityRowsSql(db: string, where: string, dues: Due[]): string {
-  // Neither FINAL nor latestRowsSql: the rows at the slice's own version are exactly the ones just
-  // written; a repeat of them (a recomputation redone) writes the same facility rows again, which
-  // facility_cells replaces like any repeat.
-  return `INSERT INTO ${db}.facility_cells
-  (measure, grain, period_start, subject, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version)
-SELECT measure, grain, period_start, subject, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version
-FROM (SELECT * FROM ${db}.subject_cells WHERE ${where} AND version = ${versionOfSlice(dues)})
-ARRAY JOIN group_codes AS group_code, population_codes AS population_code, vals AS value, reporting AS subjects_reporting,
-           missing AS subjects_missing
-WHERE subject_is_region = 0`;
-}
-
 /** A registered Measure's populations by (group key, population key); empty when it is not registered. */
 async function populationRules(client: ClickHouseClient, db: string, measure: string): Promise<Map<string, PopulationRule>> {
   const rs = await client.query({
@@ -246,16 +229,42 @@ async function subjectsOf(client: ClickHouseClient, db: string, measure: string,
 
 /**
  * Rewrites the subject cells of some subjects in some slices of one Measure from their series cells
- * (the maths in subject-cells.ts), each stamped with its slice's version, then their facility rows.
+ * (the maths in subject-cells.ts), each stamped with its slice's version, then their facility rows:
+ * one per population in `populations`, so that each rewrite overwrites every row an older one wrote.
  */
-async function recomputeSubjects(client: ClickHouseClient, db: string, measure: string, dues: Due[], subjects: string[], rules: Map<string, PopulationRule>): Promise<void> {
+async function recomputeSubjects(
+  client: ClickHouseClient,
+  db: string,
+  measure: string,
+  dues: Due[],
+  subjects: string[],
+  rules: Map<string, PopulationRule>,
+  populations: (readonly [string, string])[],
+): Promise<void> {
   const where = `${slicesWhere(measure, dues)} AND subject IN (${list(subjects)})`;
   const rs = await client.query({ query: seriesCellsOfSql(db, where), format: 'JSONEachRow' });
   const versions = new Map(dues.map((d) => [bucketKey(d.slice.grain, d.slice.periodStart), d.version]));
   const cells = subjectCells(measure, await rs.json<SeriesCell>(), rules, (grain, start) => versions.get(bucketKey(grain, start))!);
   if (cells.length === 0) return;
   await client.insert({ table: `${db}.subject_cells`, values: cells, format: 'JSONEachRow' });
-  await client.command({ query: facilityRowsSql(db, where, dues) });
+  const rows = facilityRows(cells, populations);
+  if (rows.length > 0) await client.insert({ table: `${db}.facility_cells`, values: rows, format: 'JSONEachRow' });
+}
+
+/**
+ * The populations whose facility rows a recomputation writes: the Measure's own, and when every
+ * subject is recomputed (the Measure changed), also those its facility rows have now, so that a
+ * population the Measure dropped gets zero rows too.
+ */
+async function facilityPopulations(client: ClickHouseClient, db: string, measure: string, dues: Due[], rules: Map<string, PopulationRule>): Promise<(readonly [string, string])[]> {
+  const populations = [...rules.values()].map((r) => [r.groupCode, r.populationCode] as const);
+  if (dues.every((d) => d.subjects !== null)) return populations;
+  const rs = await client.query({
+    query: `SELECT DISTINCT group_code, population_code FROM ${db}.facility_cells WHERE ${slicesWhere(measure, dues)}`,
+    format: 'JSONEachRow',
+  });
+  const stored = (await rs.json<{ group_code: string; population_code: string }>()).map((r) => [r.group_code, r.population_code] as const);
+  return [...populations, ...stored];
 }
 
 /**
@@ -325,9 +334,10 @@ export async function recompute(client: ClickHouseClient, db: string, due: Map<s
     // One pass for all the Measure's slices: their subjects united (a superset is harmless).
     const named = dues.some((d) => d.subjects === null) ? await subjectsOf(client, db, measure, dues) : [...new Set(dues.flatMap((d) => [...d.subjects!]))];
     const rules = await populationRules(client, db, measure);
+    const populations = await facilityPopulations(client, db, measure, dues, rules);
     for (const some of chunks(named, SUBJECTS_PER_READ)) {
       check();
-      await recomputeSubjects(client, db, measure, dues, some, rules);
+      await recomputeSubjects(client, db, measure, dues, some, rules, populations);
     }
     check();
     await client.command({ query: regionCellsSql(db, measure, dues) });

@@ -137,3 +137,53 @@ export function subjectCells(
   }
   return out;
 }
+
+/** A row of sitrep.facility_cells: one population of a facility's subject cell. */
+export interface FacilityRow {
+  measure: string;
+  grain: string;
+  period_start: string;
+  subject: string;
+  group_code: string;
+  population_code: string;
+  period_end: string;
+  value: number;
+  subjects_reporting: number;
+  subjects_missing: number;
+  updated_at: string;
+  version: string;
+}
+
+/**
+ * The facility rows of some subject cells: for every facility cell, one row for *every* population
+ * in `populations` (group code, population code), zero-counted (reporting 0, missing 0) where the
+ * cell has none. So every rewrite of a cell writes the same rows, and a population that a newer
+ * version no longer has is overwritten by a zero row that `rollups` hides, instead of surviving
+ * from the older version: the view needs no join to the subject cells to hide it (002/003 migrations).
+ */
+export function facilityRows(cells: Iterable<SubjectCell>, populations: Iterable<readonly [string, string]>): FacilityRow[] {
+  const all = [...new Map([...populations].map(([g, p]) => [populationKey(g, p), [g, p] as const])).values()];
+  const rows: FacilityRow[] = [];
+  for (const c of cells) {
+    if (c.subject_is_region === 1) continue;
+    const at = new Map(c.group_codes.map((g, i) => [populationKey(g, c.population_codes[i]!), i]));
+    for (const [groupCode, populationCode] of all) {
+      const i = at.get(populationKey(groupCode, populationCode));
+      rows.push({
+        measure: c.measure,
+        grain: c.grain,
+        period_start: c.period_start,
+        subject: c.subject,
+        group_code: groupCode,
+        population_code: populationCode,
+        period_end: c.period_end,
+        value: i === undefined ? 0 : c.vals[i]!,
+        subjects_reporting: i === undefined ? 0 : c.reporting[i]!,
+        subjects_missing: i === undefined ? 0 : c.missing[i]!,
+        updated_at: c.updated_at,
+        version: c.version,
+      });
+    }
+  }
+  return rows;
+}
