@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { migrate, splitStatements } from '@sitrep/aggregator/migrations';
-import { clickhouse, dropTestDatabase, isolation, query } from '../helpers/stack.js';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
+import { clickhouse, dropTestDatabase, isolation, query, stackEnv } from '../helpers/stack.js';
 
 const iso = isolation('analyst');
 const db = iso.database;
@@ -37,7 +38,13 @@ before(async () => {
   await ch.command({ query: `INSERT INTO ${db}.subject_cells VALUES ${subjectCell(9, 1, 'sys|F3')}` });
   await ch.command({ query: `INSERT INTO ${db}.facility_cells VALUES ${facilityCell(9, 1, 'sys|F3')}` });
   await ch.command({ query: `INSERT INTO ${db}.subject_cells VALUES ${subjectCell(undefined, 2, 'sys|F3')}` });
-  const migration = await readFile(fileURLToPath(new URL('../../../services/aggregator/migrations/003_facility_rows_without_join.sql', import.meta.url)), 'utf8');
+  // One report in two versions (the correction is an error), and another report of the same subject.
+  const report = (key: string, version: number, status: string, localDate: string) =>
+    ({ business_key: key, version, kafka_partition: 3, id: `id-${key}`, measure: 'm', subject: 'sys|F1', reporter: 'org|R', local_date: localDate, status, resource: `{"v":${version}}` });
+  for (const r of [report('k1', 10, 'complete', '2021-01-01'), report('k1', 20, 'error', '2021-01-01'), report('k2', 15, 'complete', '2021-01-02')]) {
+    await ch.insert({ table: `${db}.reports`, values: [r], format: 'JSONEachRow', columns: Object.keys(r) as [string, ...string[]] });
+  }
+  const migration = await readFile(fileURLToPath(new URL('../../../services/aggregator/migrations/003_views_narrowed_by_filters.sql', import.meta.url)), 'utf8');
   const backfill = splitStatements(migration.replaceAll('{db}', db)).filter((s) => s.startsWith('INSERT'));
   assert.equal(backfill.length, 1);
   await ch.command({ query: backfill[0]! });
@@ -60,4 +67,39 @@ describe('sitrep.rollups shows the current version only', () => {
       }
     });
   }
+});
+
+describe('sitrep.reports_latest shows the newest version of each report only', () => {
+  for (const pushdown of [0, 1]) {
+    test(`enable_optimize_predicate_expression = ${pushdown}`, async () => {
+      const settings = ` SETTINGS enable_optimize_predicate_expression = ${pushdown}`;
+      const latest = (where: string) => query<{ business_key: string; status: string; version: string; resource: string }>(
+        ch, `SELECT business_key, status, version, resource FROM ${db}.reports_latest WHERE ${where} ORDER BY business_key${settings}`);
+      assert.deepEqual(await latest("subject = 'sys|F1'"), [
+        { business_key: 'k1', status: 'error', version: '20', resource: '{"v":20}' },
+        { business_key: 'k2', status: 'complete', version: '15', resource: '{"v":15}' },
+      ]);
+      // Filters that only the older version matches.
+      for (const where of ["business_key = 'k1' AND status = 'complete'", 'version = 10', `resource = '{"v":10}'`]) {
+        assert.deepEqual(await latest(where), [], where);
+      }
+    });
+  }
+});
+
+describe('the read-only analyst user', () => {
+  test('reads the views with filters pushed down by default, and is refused writes', async () => {
+    // Its own logging off: the refusals below are expected.
+    const reader = createClient({ url: stackEnv().clickhouseUrl, username: 'sitrep_reader', password: 'sitrep_reader', log: { level: ClickHouseLogLevel.OFF } });
+    try {
+      const rows = await query<{ region: string; value: number }>(reader, `SELECT region, value FROM ${db}.rollups WHERE measure = 'm' ORDER BY region`);
+      assert.deepEqual(rows, [{ region: 'US-NJ', value: 50 }, { region: 'sys|F1', value: 50 }]);
+      const [setting] = await query<{ value: string }>(reader, "SELECT value FROM system.settings WHERE name = 'enable_optimize_predicate_expression'");
+      assert.equal(setting?.value, '1');
+      await assert.rejects(reader.command({ query: `INSERT INTO ${db}.rollup_slices VALUES ('m', 'day', ${START}, 9, now())` }), /readonly|164/i);
+      await assert.rejects(reader.command({ query: `DROP TABLE ${db}.rollup_slices` }), /readonly|164/i);
+    } finally {
+      await reader.close();
+    }
+  });
 });

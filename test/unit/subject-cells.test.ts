@@ -3,7 +3,7 @@
 // series cells of one series on several partitions and layouts combined, unknown populations dropped.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { facilityRows, populationKey, subjectCells, type PopulationRule, type SeriesCell } from '@sitrep/aggregator/subject-cells';
+import { populationKey, subjectCells, type PopulationRule, type SeriesCell } from '@sitrep/aggregator/subject-cells';
 
 const rules = new Map<string, PopulationRule>([
   [populationKey('beds', 'numbeds'), { groupCode: 'Beds', populationCode: 'numBeds', latest: true }],
@@ -111,34 +111,5 @@ describe('subject cells', () => {
     const a = cell({}, [['beds', 'numbeds', 3, 1, 3, 100]]);
     const b = cell({}, [['beds', 'numbeds', 4, 1, 4, 100]]);
     for (const rows of [[a, b], [b, a]]) assert.equal(subjectCells('http://m', rows, rules, version)[0]!.vals[0], 4);
-  });
-});
-
-describe('facility rows', () => {
-  const populations = [...rules.values()].map((r) => [r.groupCode, r.populationCode] as const);
-  const rowsOf = (cells: ReturnType<typeof subjectCells>) =>
-    Object.fromEntries(facilityRows(cells, populations).map((r) => [`${r.subject} ${r.group_code}/${r.population_code}`, [r.value, r.subjects_reporting, r.subjects_missing, r.version]]));
-
-  test("a facility cell gives a row for every one of the Measure's populations, zero-counted where it has none", () => {
-    const cells = subjectCells('m', [cell({}, [['beds', 'numbeds', 10, 1, 10, 1], ['deaths', 'numdeaths', 0, 0, 0, 0]])], rules, version);
-    assert.deepEqual(rowsOf(cells), {
-      'urn:fac|1 Beds/numBeds': [10, 1, 0, '42'],
-      'urn:fac|1 Beds/numBedsOcc': [0, 0, 0, '42'],
-      'urn:fac|1 Deaths/numDeaths': [0, 0, 1, '42'],
-    });
-  });
-
-  test('an empty cell (every report an error) gives zero rows that overwrite the older ones; region subjects give none', () => {
-    const cells = subjectCells('m', [cell({}, []), cell({ subject: 'US-NJ', subject_is_region: 1 }, [['beds', 'numbeds', 5, 1, 5, 1]])], rules, version);
-    assert.deepEqual(rowsOf(cells), {
-      'urn:fac|1 Beds/numBeds': [0, 0, 0, '42'],
-      'urn:fac|1 Beds/numBedsOcc': [0, 0, 0, '42'],
-      'urn:fac|1 Deaths/numDeaths': [0, 0, 0, '42'],
-    });
-  });
-
-  test('a population listed twice (the Measure and the stored rows) gives one row', () => {
-    const cells = subjectCells('m', [cell({}, [['beds', 'numbeds', 10, 1, 10, 1]])], rules, version);
-    assert.equal(facilityRows(cells, [...populations, ['Beds', 'numBeds'], ['Gone', 'old']]).length, 4);
   });
 });

@@ -5,7 +5,7 @@
 // late, or on a redelivered record gives the same cells: this is what keeps the rollups exact under
 // corrections, redelivery and scale-out (see ARCHITECTURE.md).
 import type { ClickHouseClient } from '@clickhouse/client';
-import { facilityRows, populationKey, subjectCells, type PopulationRule, type SeriesCell } from './subject-cells.js';
+import { populationKey, subjectCells, type PopulationRule, type SeriesCell } from './subject-cells.js';
 
 export interface Slice {
   measure: string;
@@ -228,9 +228,36 @@ async function subjectsOf(client: ClickHouseClient, db: string, measure: string,
 }
 
 /**
+ * INSERT ... SELECT of the facility rows of the subject cells this recomputation has just written
+ * (`where`: slices and subjects): one row per population in `populations` for every facility cell,
+ * zero-counted (reporting 0, missing 0) where the cell has none, so each rewrite overwrites every row
+ * an older one wrote and a population a newer cell no longer has becomes a zero row that `rollups`
+ * leaves out (003_views_narrowed_by_filters.sql). Written in ClickHouse, not from here: a backlog's
+ * step writes ~1 M such rows, which cost far more sent as JSON.
+ */
+function facilityRowsSql(db: string, where: string, dues: Due[], populations: (readonly [string, string])[]): string {
+  // Neither FINAL nor latestRowsSql: the rows at the slice's own version are exactly the ones just
+  // written; a repeat of them (a recomputation redone) writes the same facility rows again.
+  const groups = populations.map(([g]) => sqlString(g)).join(', ');
+  const codes = populations.map(([, p]) => sqlString(p)).join(', ');
+  return `INSERT INTO ${db}.facility_cells
+  (measure, grain, period_start, subject, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version)
+SELECT measure, grain, period_start, subject, group_code, population_code, period_end,
+       vals[indexOf(keys, concat(group_code, '\\x1F', population_code))],
+       reporting[indexOf(keys, concat(group_code, '\\x1F', population_code))],
+       missing[indexOf(keys, concat(group_code, '\\x1F', population_code))], updated_at, version
+FROM
+(
+  SELECT measure, grain, period_start, subject, period_end, vals, reporting, missing, updated_at, version,
+         arrayMap((g, p) -> concat(g, '\\x1F', p), group_codes, population_codes) AS keys
+  FROM ${db}.subject_cells WHERE ${where} AND version = ${versionOfSlice(dues)} AND subject_is_region = 0
+)
+ARRAY JOIN [${groups}] AS group_code, [${codes}] AS population_code`;
+}
+
+/**
  * Rewrites the subject cells of some subjects in some slices of one Measure from their series cells
- * (the maths in subject-cells.ts), each stamped with its slice's version, then their facility rows:
- * one per population in `populations`, so that each rewrite overwrites every row an older one wrote.
+ * (the maths in subject-cells.ts), each stamped with its slice's version, then their facility rows.
  */
 async function recomputeSubjects(
   client: ClickHouseClient,
@@ -247,8 +274,7 @@ async function recomputeSubjects(
   const cells = subjectCells(measure, await rs.json<SeriesCell>(), rules, (grain, start) => versions.get(bucketKey(grain, start))!);
   if (cells.length === 0) return;
   await client.insert({ table: `${db}.subject_cells`, values: cells, format: 'JSONEachRow' });
-  const rows = facilityRows(cells, populations);
-  if (rows.length > 0) await client.insert({ table: `${db}.facility_cells`, values: rows, format: 'JSONEachRow' });
+  if (populations.length > 0) await client.command({ query: facilityRowsSql(db, where, dues, populations) });
 }
 
 /**
@@ -264,7 +290,8 @@ async function facilityPopulations(client: ClickHouseClient, db: string, measure
     format: 'JSONEachRow',
   });
   const stored = (await rs.json<{ group_code: string; population_code: string }>()).map((r) => [r.group_code, r.population_code] as const);
-  return [...populations, ...stored];
+  const unique = new Map([...populations, ...stored].map((p) => [populationKey(p[0], p[1]), p]));
+  return [...unique.values()];
 }
 
 /**
