@@ -113,3 +113,23 @@ describe('subject cells', () => {
     for (const rows of [[a, b], [b, a]]) assert.equal(subjectCells('http://m', rows, rules, version)[0]!.vals[0], 4);
   });
 });
+
+describe('populations listed in every cell', () => {
+  const all = [...rules.values()].map((r) => [r.groupCode, r.populationCode] as const);
+
+  test("a cell lists every population given, zero-counted where it counts nothing, in the same order", () => {
+    const [c] = subjectCells('m', [cell({}, [['deaths', 'numdeaths', 3, 1, 3, 1], ['beds', 'numbeds', 0, 0, 0, 0]])], rules, version, all);
+    assert.deepEqual(c!.population_codes, ['numBeds', 'numBedsOcc', 'numDeaths']);
+    assert.deepEqual(byCode(c!), {
+      'Beds/numBeds': { value: 0, reporting: 0, missing: 1 },
+      'Beds/numBedsOcc': { value: 0, reporting: 0, missing: 0 },
+      'Deaths/numDeaths': { value: 3, reporting: 1, missing: 0 },
+    });
+  });
+
+  test('a cell whose reports are all errors is all zeros, and a population listed twice is one entry', () => {
+    const [c] = subjectCells('m', [cell({}, [])], rules, version, [...all, ['Beds', 'numBeds']]);
+    assert.deepEqual(c!.vals, [0, 0, 0]);
+    assert.deepEqual([...c!.reporting, ...c!.missing], [0, 0, 0, 0, 0, 0]);
+  });
+});

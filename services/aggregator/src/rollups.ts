@@ -229,30 +229,20 @@ async function subjectsOf(client: ClickHouseClient, db: string, measure: string,
 
 /**
  * INSERT ... SELECT of the facility rows of the subject cells this recomputation has just written
- * (`where`: slices and subjects): one row per population in `populations` for every facility cell,
- * zero-counted (reporting 0, missing 0) where the cell has none, so each rewrite overwrites every row
- * an older one wrote and a population a newer cell no longer has becomes a zero row that `rollups`
- * leaves out (003_views_narrowed_by_filters.sql). Written in ClickHouse, not from here: a backlog's
- * step writes ~1 M such rows, which cost far more sent as JSON.
+ * (`where`: slices and subjects), with their versions. Subject cells hold every population of the
+ * Measure, so each rewrite overwrites every facility row an older one wrote; a population with
+ * nothing to count is a zero row that `rollups` leaves out (003_views_narrowed_by_filters.sql).
  */
-function facilityRowsSql(db: string, where: string, dues: Due[], populations: (readonly [string, string])[]): string {
+function facilityRowsSql(db: string, where: string, dues: Due[]): string {
   // Neither FINAL nor latestRowsSql: the rows at the slice's own version are exactly the ones just
   // written; a repeat of them (a recomputation redone) writes the same facility rows again.
-  const groups = populations.map(([g]) => sqlString(g)).join(', ');
-  const codes = populations.map(([, p]) => sqlString(p)).join(', ');
   return `INSERT INTO ${db}.facility_cells
   (measure, grain, period_start, subject, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version)
-SELECT measure, grain, period_start, subject, group_code, population_code, period_end,
-       vals[indexOf(keys, concat(group_code, '\\x1F', population_code))],
-       reporting[indexOf(keys, concat(group_code, '\\x1F', population_code))],
-       missing[indexOf(keys, concat(group_code, '\\x1F', population_code))], updated_at, version
-FROM
-(
-  SELECT measure, grain, period_start, subject, period_end, vals, reporting, missing, updated_at, version,
-         arrayMap((g, p) -> concat(g, '\\x1F', p), group_codes, population_codes) AS keys
-  FROM ${db}.subject_cells WHERE ${where} AND version = ${versionOfSlice(dues)} AND subject_is_region = 0
-)
-ARRAY JOIN [${groups}] AS group_code, [${codes}] AS population_code`;
+SELECT measure, grain, period_start, subject, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version
+FROM (SELECT * FROM ${db}.subject_cells WHERE ${where} AND version = ${versionOfSlice(dues)})
+ARRAY JOIN group_codes AS group_code, population_codes AS population_code, vals AS value, reporting AS subjects_reporting,
+           missing AS subjects_missing
+WHERE subject_is_region = 0`;
 }
 
 /**
@@ -271,18 +261,18 @@ async function recomputeSubjects(
   const where = `${slicesWhere(measure, dues)} AND subject IN (${list(subjects)})`;
   const rs = await client.query({ query: seriesCellsOfSql(db, where), format: 'JSONEachRow' });
   const versions = new Map(dues.map((d) => [bucketKey(d.slice.grain, d.slice.periodStart), d.version]));
-  const cells = subjectCells(measure, await rs.json<SeriesCell>(), rules, (grain, start) => versions.get(bucketKey(grain, start))!);
+  const cells = subjectCells(measure, await rs.json<SeriesCell>(), rules, (grain, start) => versions.get(bucketKey(grain, start))!, populations);
   if (cells.length === 0) return;
   await client.insert({ table: `${db}.subject_cells`, values: cells, format: 'JSONEachRow' });
-  if (populations.length > 0) await client.command({ query: facilityRowsSql(db, where, dues, populations) });
+  await client.command({ query: facilityRowsSql(db, where, dues) });
 }
 
 /**
- * The populations whose facility rows a recomputation writes: the Measure's own, and when every
+ * The populations every subject cell of a recomputation lists: the Measure's own, and when every
  * subject is recomputed (the Measure changed), also those its facility rows have now, so that a
  * population the Measure dropped gets zero rows too.
  */
-async function facilityPopulations(client: ClickHouseClient, db: string, measure: string, dues: Due[], rules: Map<string, PopulationRule>): Promise<(readonly [string, string])[]> {
+async function cellPopulations(client: ClickHouseClient, db: string, measure: string, dues: Due[], rules: Map<string, PopulationRule>): Promise<(readonly [string, string])[]> {
   const populations = [...rules.values()].map((r) => [r.groupCode, r.populationCode] as const);
   if (dues.every((d) => d.subjects !== null)) return populations;
   const rs = await client.query({
@@ -330,7 +320,9 @@ FROM
   GROUP BY measure, grain, period_start, region_type, region, gcs, pcs
 )
 ARRAY JOIN gcs AS group_code, pcs AS population_code, vs AS v, rs AS r, ms AS m
-GROUP BY measure, grain, period_start, region_type, region, group_code, population_code`;
+GROUP BY measure, grain, period_start, region_type, region, group_code, population_code
+-- Zero entries (a population no subject here counts) make no region cell.
+HAVING sum(r) + sum(m) > 0`;
 }
 
 /** Lists in a query stay well under ClickHouse's 50,000 AST elements (max_ast_elements). */
@@ -361,7 +353,7 @@ export async function recompute(client: ClickHouseClient, db: string, due: Map<s
     // One pass for all the Measure's slices: their subjects united (a superset is harmless).
     const named = dues.some((d) => d.subjects === null) ? await subjectsOf(client, db, measure, dues) : [...new Set(dues.flatMap((d) => [...d.subjects!]))];
     const rules = await populationRules(client, db, measure);
-    const populations = await facilityPopulations(client, db, measure, dues, rules);
+    const populations = await cellPopulations(client, db, measure, dues, rules);
     for (const some of chunks(named, SUBJECTS_PER_READ)) {
       check();
       await recomputeSubjects(client, db, measure, dues, some, rules, populations);

@@ -64,17 +64,21 @@ interface SeriesValue {
 }
 
 /**
- * One cell per (bucket, subject) that has series cells, rewritten whole: empty arrays when nothing
- * counts any more (every report `error`, or populations the Measure no longer has), so nothing stale
- * survives. Entries are ordered by (group code, population code), the same for every subject, so
- * that subjects with the same populations line up for the region step.
+ * One cell per (bucket, subject) that has series cells, rewritten whole, with an entry for every
+ * population in `populations` (group code, population code) besides those it counts: zero-counted
+ * (reporting 0, missing 0) where nothing counts any more (every report `error`, a population the
+ * Measure dropped), so each rewrite overwrites every facility row an older one wrote. Entries are
+ * ordered by (group code, population code), the same for every subject, so that subjects line up
+ * for the region step.
  */
 export function subjectCells(
   measure: string,
   series: Iterable<SeriesCell>,
   rules: Map<string, PopulationRule>,
   versionOf: (grain: string, periodStart: string) => string,
+  populations: Iterable<readonly [string, string]> = [],
 ): SubjectCell[] {
+  const zeros = [...populations].map(([groupCode, populationCode]) => ({ groupCode, populationCode, latest: false }));
   const cells = new Map<string, { first: SeriesCell; updatedAt: string; byReporter: Map<string, Map<string, SeriesValue>> }>();
   for (const row of series) {
     const cellKey = `${row.grain} ${row.period_start} ${row.subject}`;
@@ -105,7 +109,9 @@ export function subjectCells(
 
   const out: SubjectCell[] = [];
   for (const { first, updatedAt, byReporter } of cells.values()) {
-    const totals = new Map<string, { rule: PopulationRule; value: number; reporting: number; missing: number }>();
+    const totals = new Map<string, { rule: PopulationRule; value: number; reporting: number; missing: number }>(
+      zeros.map((rule) => [populationKey(rule.groupCode, rule.populationCode), { rule, value: 0, reporting: 0, missing: 0 }]),
+    );
     for (const values of byReporter.values()) {
       for (const [code, v] of values) {
         let t = totals.get(code);
