@@ -24,6 +24,7 @@ import {
   type Mark,
 } from './rollups.js';
 import type { Metrics } from './metrics.js';
+import { SliceCells } from './region-cells.js';
 
 export interface ConsumerOptions {
   kafka: Kafka;
@@ -61,8 +62,17 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
   let invalidInARow = 0;
   let running = false;
 
-  consumer.on(consumer.events.GROUP_JOIN, () => (running = true));
-  consumer.on(consumer.events.REBALANCING, () => (running = false));
+  // Slices' subject cells kept between recomputations: valid only while this member keeps the
+  // partitions of their markers, so forgotten on every rebalance.
+  const sliceCells = new SliceCells();
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    sliceCells.clear();
+    running = true;
+  });
+  consumer.on(consumer.events.REBALANCING, () => {
+    sliceCells.clear();
+    running = false;
+  });
   consumer.on(consumer.events.STOP, () => (running = false));
   consumer.on(consumer.events.CRASH, (e) => {
     running = false;
@@ -137,7 +147,16 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
     }
     const due = mergeMarks(marks);
     const started = performance.now();
-    await o.writer.retrying('recompute', () => recompute(o.writer.client, o.writer.db, due, check), keepTrying);
+    await o.writer.retrying(
+      'recompute',
+      () =>
+        recompute(o.writer.client, o.writer.db, due, check, sliceCells).catch((err: unknown) => {
+          // A recomputation cut short may leave the kept cells behind what ClickHouse has.
+          sliceCells.clear();
+          throw err;
+        }),
+      keepTrying,
+    );
     o.metrics.recomputeDuration.observe({ level: 'slices' }, performance.now() - started);
   }
 

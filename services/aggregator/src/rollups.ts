@@ -1,11 +1,13 @@
 // The rollup recomputations and which (measure, grain, period) slices a write affects. Three steps:
 // the series cells a batch of reports touches (from those series' reports); then, per slice marker,
-// the subject cells of the subjects it names (from their series cells, in subject-cells.ts) and the slice's region cells
-// (from its subject cells). Every recomputation is derived, never accumulated, so running it twice,
-// late, or on a redelivered record gives the same cells: this is what keeps the rollups exact under
-// corrections, redelivery and scale-out (see ARCHITECTURE.md).
+// the subject cells of the subjects it names (from their series cells, in subject-cells.ts) and the
+// slice's region cells (from all its subject cells, in region-cells.ts, kept between recomputations).
+// Every recomputation is derived, never accumulated, so running it twice, late, or on a redelivered
+// record gives the same cells: this is what keeps the rollups exact under corrections, redelivery
+// and scale-out (see ARCHITECTURE.md).
 import type { ClickHouseClient } from '@clickhouse/client';
-import { populationKey, subjectCells, type PopulationRule, type SeriesCell } from './subject-cells.js';
+import { populationKey, subjectCells, type PopulationRule, type SeriesCell, type SubjectCell } from './subject-cells.js';
+import { regionCells, SliceCells, type Chain, type RegionInput } from './region-cells.js';
 
 export interface Slice {
   measure: string;
@@ -247,7 +249,8 @@ WHERE subject_is_region = 0`;
 
 /**
  * Rewrites the subject cells of some subjects in some slices of one Measure from their series cells
- * (the maths in subject-cells.ts), each stamped with its slice's version, then their facility rows.
+ * (the maths in subject-cells.ts), each stamped with its slice's version, then their facility rows;
+ * returns the cells written.
  */
 async function recomputeSubjects(
   client: ClickHouseClient,
@@ -257,14 +260,15 @@ async function recomputeSubjects(
   subjects: string[],
   rules: Map<string, PopulationRule>,
   populations: (readonly [string, string])[],
-): Promise<void> {
+): Promise<SubjectCell[]> {
   const where = `${slicesWhere(measure, dues)} AND subject IN (${list(subjects)})`;
   const rs = await client.query({ query: seriesCellsOfSql(db, where), format: 'JSONEachRow' });
   const versions = new Map(dues.map((d) => [bucketKey(d.slice.grain, d.slice.periodStart), d.version]));
   const cells = subjectCells(measure, await rs.json<SeriesCell>(), rules, (grain, start) => versions.get(bucketKey(grain, start))!, populations);
-  if (cells.length === 0) return;
+  if (cells.length === 0) return cells;
   await client.insert({ table: `${db}.subject_cells`, values: cells, format: 'JSONEachRow' });
   await client.command({ query: facilityRowsSql(db, where, dues) });
+  return cells;
 }
 
 /**
@@ -284,49 +288,55 @@ async function cellPopulations(client: ClickHouseClient, db: string, measure: st
   return [...unique.values()];
 }
 
-/**
- * INSERT ... SELECT that recomputes the region cells of some slices of one Measure, each stamped
- * with its own version: each subject cell goes to its region chain (its own for region subjects;
- * from its Location for facilities, `unresolved` while that is unknown) and is summed across
- * subjects, population-array-wise per layout first (a row per subject, not per population), then
- * per population. Facility rows are not written here: the subject step writes them (facility_cells).
- */
-export function regionCellsSql(db: string, measure: string, dues: Due[]): string {
-  return `INSERT INTO ${db}.rollup_cells
-  (measure, grain, period_start, region_type, region, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version)
-SELECT measure, grain, period_start, region_type, region, group_code, population_code,
-       any(pe), sum(v), sum(r), sum(m), max(upd), ${versionOfSlice(dues)}
+/** The current subject cells of some slices of one Measure, as the region step needs them, by slice key and subject. */
+async function loadSliceCells(client: ClickHouseClient, db: string, measure: string, dues: Due[]): Promise<Map<string, Map<string, RegionInput>>> {
+  // Strings for times (compared and written back as such) and UInt32 counts (JSON quotes 64-bit ones).
+  const rs = await client.query({
+    query: `SELECT grain, toString(start) AS period_start, subject, toString(end) AS period_end, subject_is_region, own_types, own_regions,
+       group_codes, population_codes, vals, arrayMap(n -> toUInt32(n), rep) AS reporting, arrayMap(n -> toUInt32(n), mis) AS missing,
+       toString(updated) AS updated_at
 FROM
 (
-  SELECT measure, grain, period_start, region_type, region, gcs, pcs, any(cell_end) AS pe, sumForEach(cell_vals) AS vs,
-         sumForEach(cell_reporting) AS rs, sumForEach(cell_missing) AS ms, max(cell_updated_at) AS upd
-  FROM
-  (
-    SELECT measure, grain, period_start, period_end AS cell_end, group_codes AS gcs, population_codes AS pcs, vals AS cell_vals,
-           reporting AS cell_reporting, missing AS cell_missing, updated_at AS cell_updated_at,
-           if(subject_is_region = 1, own_types, if(empty(fac_types), ${UNRESOLVED_TYPES}, fac_types)) AS chain_types,
-           if(subject_is_region = 1, own_regions, if(empty(fac_types), ${UNRESOLVED_TYPES}, fac_regions)) AS chain_regions
-    FROM
-    (
-      ${latestRowsSql(`${db}.subject_cells`, 'measure, grain, period_start, subject', slicesWhere(measure, dues), `period_end, subject_is_region, own_types,
-             own_regions, group_codes, population_codes, vals, reporting, missing, updated_at`)}
-    )
-    ANY LEFT JOIN
-    (
-      SELECT subject, region_types AS fac_types, regions AS fac_regions FROM ${db}.facility_regions
-    ) USING subject
-  )
-  ARRAY JOIN chain_types AS region_type, chain_regions AS region
-  GROUP BY measure, grain, period_start, region_type, region, gcs, pcs
-)
-ARRAY JOIN gcs AS group_code, pcs AS population_code, vs AS v, rs AS r, ms AS m
-GROUP BY measure, grain, period_start, region_type, region, group_code, population_code
--- Zero entries (a population no subject here counts) make no region cell.
-HAVING sum(r) + sum(m) > 0`;
+  SELECT grain, period_start AS start, subject, period_end AS end, subject_is_region, own_types, own_regions, group_codes, population_codes,
+         vals, reporting AS rep, missing AS mis, updated_at AS updated
+  FROM (${latestRowsSql(`${db}.subject_cells`, 'measure, grain, period_start, subject', slicesWhere(measure, dues), `period_end, subject_is_region, own_types,
+        own_regions, group_codes, population_codes, vals, reporting, missing, updated_at`)})
+)`,
+    format: 'JSONEachRow',
+  });
+  const out = new Map<string, Map<string, RegionInput>>(dues.map((d) => [sliceKey(d.slice), new Map()]));
+  for (const cell of await rs.json<RegionInput>()) {
+    out.get(sliceKey({ measure, grain: cell.grain as Slice['grain'], periodStart: cell.period_start }))?.set(cell.subject, cell);
+  }
+  return out;
+}
+
+/** Every facility's region chain (the facility_regions view), read once per recomputation: Locations change. */
+async function facilityChains(client: ClickHouseClient, db: string): Promise<Map<string, Chain>> {
+  const rs = await client.query({ query: `SELECT subject, region_types, regions FROM ${db}.facility_regions`, format: 'JSONEachRow' });
+  const rows = await rs.json<{ subject: string; region_types: string[]; regions: string[] }>();
+  return new Map(rows.map((r) => [r.subject, { types: r.region_types, regions: r.regions }]));
+}
+
+/**
+ * The current subject cells of some slices of one Measure: kept in `cache` by this consumer, or
+ * read once from ClickHouse when it has not got them.
+ */
+async function sliceCells(client: ClickHouseClient, db: string, measure: string, dues: Due[], cache: SliceCells): Promise<Map<string, Map<string, RegionInput>>> {
+  const slices = new Map<string, Map<string, RegionInput>>();
+  for (const d of dues) {
+    const cached = cache.get(sliceKey(d.slice));
+    if (cached) slices.set(sliceKey(d.slice), cached);
+  }
+  const missing = dues.filter((d) => !slices.has(sliceKey(d.slice)));
+  if (missing.length > 0) for (const [key, cells] of await loadSliceCells(client, db, measure, missing)) slices.set(key, cells);
+  return slices;
 }
 
 /** Lists in a query stay well under ClickHouse's 50,000 AST elements (max_ast_elements). */
 const MAX_LISTED = 5000;
+/** Slices recomputed together: their subject cells are held in memory at once. */
+const SLICES_PER_PASS = 8;
 /** Subjects whose series cells are read into memory at once (a row per subject, series and slice). */
 const SUBJECTS_PER_READ = 2000;
 
@@ -336,30 +346,45 @@ export function chunks<T>(items: T[], size = MAX_LISTED): T[][] {
   return out;
 }
 
-/** A facility whose Location is unknown counts here (and in `all`); the region code is the type. */
-const UNRESOLVED_TYPES = "['unresolved', 'all']";
-
 /**
  * Recomputes the due slices, per Measure: subject cells of the named subjects, then region cells,
  * then records the slices as current (cells first, so a slice never points at missing cells).
  * `check` throws when the work should stop (this consumer lost the slices); it is called between parts.
+ * `cache` keeps slices' subject cells between recomputations (see SliceCells): pass the consumer's own.
  */
-export async function recompute(client: ClickHouseClient, db: string, due: Map<string, Due>, check: () => void = () => undefined): Promise<void> {
+export async function recompute(
+  client: ClickHouseClient,
+  db: string,
+  due: Map<string, Due>,
+  check: () => void = () => undefined,
+  cache: SliceCells = new SliceCells(),
+): Promise<void> {
   if (due.size === 0) return;
   const now = chTime(Date.now());
   const byMeasure = new Map<string, Due[]>();
   for (const d of due.values()) byMeasure.set(d.slice.measure, [...(byMeasure.get(d.slice.measure) ?? []), d]);
-  for (const [measure, dues] of byMeasure) {
-    // One pass for all the Measure's slices: their subjects united (a superset is harmless).
-    const named = dues.some((d) => d.subjects === null) ? await subjectsOf(client, db, measure, dues) : [...new Set(dues.flatMap((d) => [...d.subjects!]))];
+  let chains: Promise<Map<string, Chain>> | undefined;
+  for (const [measure, all] of byMeasure) {
     const rules = await populationRules(client, db, measure);
-    const populations = await cellPopulations(client, db, measure, dues, rules);
-    for (const some of chunks(named, SUBJECTS_PER_READ)) {
+    // A few slices at a time: what is held in memory is bounded (a Measure change marks all its slices).
+    for (const dues of chunks(all, SLICES_PER_PASS)) {
+      const generation = cache.generation;
+      const slices = await sliceCells(client, db, measure, dues, cache);
+      // One pass for these slices: their subjects united (a superset is harmless).
+      const named = dues.some((d) => d.subjects === null) ? await subjectsOf(client, db, measure, dues) : [...new Set(dues.flatMap((d) => [...d.subjects!]))];
+      const populations = await cellPopulations(client, db, measure, dues, rules);
+      for (const some of chunks(named, SUBJECTS_PER_READ)) {
+        check();
+        for (const cell of await recomputeSubjects(client, db, measure, dues, some, rules, populations)) {
+          slices.get(sliceKey({ measure, grain: cell.grain as Slice['grain'], periodStart: cell.period_start }))?.set(cell.subject, cell);
+        }
+      }
       check();
-      await recomputeSubjects(client, db, measure, dues, some, rules, populations);
+      const chainOf = await (chains ??= facilityChains(client, db));
+      const rows = dues.flatMap((d) => regionCells(measure, slices.get(sliceKey(d.slice))!.values(), (s) => chainOf.get(s), d.version));
+      if (rows.length > 0) await client.insert({ table: `${db}.rollup_cells`, values: rows, format: 'JSONEachRow' });
+      for (const [key, cells] of slices) cache.set(key, cells, generation);
     }
-    check();
-    await client.command({ query: regionCellsSql(db, measure, dues) });
   }
   await client.insert({
     table: `${db}.rollup_slices`,

@@ -1,0 +1,105 @@
+// Unit tests of the region step (across subjects, counts are summed up each subject's region chain;
+// unknown Locations count as unresolved; zero entries make no cell) and of the cache of slices'
+// subject cells it runs on (bounded, least recently used out, nothing kept across a rebalance).
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { regionCells, SliceCells, type Chain, type RegionInput } from '@sitrep/aggregator/region-cells';
+
+function cell(subject: string, entries: [string, number, number, number][], over: Partial<RegionInput> = {}): RegionInput {
+  return {
+    grain: 'day',
+    period_start: '2021-01-01 00:00:00',
+    subject,
+    period_end: '2021-01-02 00:00:00',
+    subject_is_region: 0,
+    own_types: [],
+    own_regions: [],
+    group_codes: entries.map(() => 'g'),
+    population_codes: entries.map((e) => e[0]),
+    vals: entries.map((e) => e[1]),
+    reporting: entries.map((e) => e[2]),
+    missing: entries.map((e) => e[3]),
+    updated_at: '2021-01-01 10:00:00',
+    ...over,
+  };
+}
+
+const chains = new Map<string, Chain>([
+  ['F1', { types: ['county', 'state', 'all'], regions: ['34021', 'US-NJ', 'all'] }],
+  ['F2', { types: ['county', 'state', 'all'], regions: ['34023', 'US-NJ', 'all'] }],
+]);
+const table = (rows: ReturnType<typeof regionCells>) =>
+  Object.fromEntries(rows.map((r) => [`${r.region_type} ${r.region} ${r.population_code}`, [r.value, r.subjects_reporting, r.subjects_missing]]));
+
+describe('region cells', () => {
+  test('facilities are summed up their chain; a missing count is counted, not added; zero entries make no cell', () => {
+    const rows = regionCells(
+      'm',
+      [cell('F1', [['beds', 10, 1, 0], ['vents', 0, 0, 1]]), cell('F2', [['beds', 5, 1, 0], ['vents', 0, 0, 0]])],
+      (s) => chains.get(s),
+      '7',
+    );
+    assert.deepEqual(table(rows), {
+      'county 34021 beds': [10, 1, 0],
+      'county 34021 vents': [0, 0, 1],
+      'state US-NJ beds': [15, 2, 0],
+      'state US-NJ vents': [0, 0, 1],
+      'all all beds': [15, 2, 0],
+      'all all vents': [0, 0, 1],
+      'county 34023 beds': [5, 1, 0],
+    });
+    assert.ok(rows.every((r) => r.version === '7' && r.measure === 'm'));
+  });
+
+  test('a facility without a Location counts as unresolved; a region subject counts in its own chain', () => {
+    const rows = regionCells(
+      'm',
+      [cell('F9', [['beds', 3, 1, 0]]), cell('US-NY', [['beds', 4, 1, 0]], { subject_is_region: 1, own_types: ['state', 'all'], own_regions: ['US-NY', 'all'] })],
+      (s) => chains.get(s),
+      '1',
+    );
+    assert.deepEqual(table(rows), { 'unresolved unresolved beds': [3, 1, 0], 'all all beds': [7, 2, 0], 'state US-NY beds': [4, 1, 0] });
+  });
+
+  test('updated_at is the newest of the cells counted', () => {
+    const rows = regionCells('m', [cell('F1', [['beds', 1, 1, 0]]), cell('F2', [['beds', 1, 1, 0]], { updated_at: '2021-01-01 12:00:00' })], (s) => chains.get(s), '1');
+    assert.equal(rows.find((r) => r.region === 'US-NJ')!.updated_at, '2021-01-01 12:00:00');
+  });
+});
+
+describe('slice cells cache', () => {
+  const slice = (n: number) => new Map(Array.from({ length: n }, (_, i) => [`S${i}`, cell(`S${i}`, [])]));
+
+  test('keeps slices up to the bound, the least recently used going first', () => {
+    const cache = new SliceCells(10);
+    cache.set('a', slice(4), cache.generation);
+    cache.set('b', slice(4), cache.generation);
+    assert.ok(cache.get('a')); // a is now the most recently used
+    cache.set('c', slice(4), cache.generation);
+    assert.equal(cache.get('b'), undefined);
+    assert.ok(cache.get('a') && cache.get('c'));
+    assert.equal(cache.size, 8);
+    cache.set('huge', slice(11), cache.generation);
+    assert.equal(cache.get('huge'), undefined);
+  });
+
+  test('a slice grown in place is recounted when stored again', () => {
+    const cache = new SliceCells(10);
+    cache.set('a', slice(2), cache.generation);
+    const a = cache.get('a')!;
+    a.set('new', cell('new', []));
+    cache.set('a', a, cache.generation);
+    assert.equal(cache.size, 3);
+  });
+
+  test('nothing read before a rebalance is kept after it', () => {
+    const cache = new SliceCells();
+    const before = cache.generation;
+    cache.set('a', slice(2), before);
+    cache.clear();
+    assert.equal(cache.get('a'), undefined);
+    cache.set('b', slice(2), before); // read before the rebalance, stored after: refused
+    assert.equal(cache.get('b'), undefined);
+    assert.equal(cache.size, 0);
+  });
+});
