@@ -9,6 +9,7 @@ import { Publisher } from './publish.js';
 import { Catalog } from './catalog.js';
 import { Acceptor } from './accept.js';
 import { createApp } from './app.js';
+import { useGzipCodec } from './gzip-codec.js';
 
 const config = parseConfig(
   z.object({
@@ -24,6 +25,7 @@ const config = parseConfig(
   }),
 );
 const log = createLogger('ingest', config.LOG_LEVEL);
+useGzipCodec();
 const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-ingest`, log });
 const topics = topicNames(config.TOPIC_PREFIX);
 const publisher = new Publisher({ kafka, log, timeoutMs: config.PUBLISH_TIMEOUT_MS });
