@@ -24,7 +24,8 @@ import { provisionStack, type Stack } from '@sitrep/local-stack/stack';
 import { topicNames, topicSpecs } from '@sitrep/shared/contracts/topics';
 import { LineSplitter } from '@sitrep/ingest/routes/bulk';
 import { COMPRESSION } from '@sitrep/ingest/publish';
-import { deleteTopics } from './common.js';
+import { useGzipCodec } from '@sitrep/ingest/gzip-codec';
+import { deleteTopics, processCpuMs } from './common.js';
 import { publishedRecord } from '../test/simulator/records.js';
 import { facilities, scenario, simMeasure } from '../test/simulator/generate.js';
 import { putResource } from '../test/simulator/post.js';
@@ -32,7 +33,10 @@ import { startIngest, type RunningService } from '../test/helpers/services.js';
 
 const { Kafka, logLevel } = kafkajs;
 
+/** `--name value` or `--name=value`. */
 function arg(name: string): string | undefined {
+  const joined = process.argv.find((a) => a.startsWith(`--${name}=`));
+  if (joined) return joined.slice(name.length + 3);
   const i = process.argv.indexOf(`--${name}`);
   return i === -1 ? undefined : process.argv[i + 1];
 }
@@ -138,10 +142,24 @@ async function postImport(url: string, body: Readable): Promise<{ status: number
   });
 }
 
-async function throughIngest(ingest: RunningService, body: Readable): Promise<{ accepted: number; seconds: number; status: number } & Sampled> {
+/** CPU time of the process's main thread (its event loop), in ms: the thread whose time bounds intake. */
+function mainThreadCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, USER_HZ = 100
+}
+
+interface Cpu {
+  /** Whole process (main thread, zlib's thread pool, GC helpers) and main thread alone, ms. */
+  processMs: number;
+  mainMs: number;
+}
+
+async function throughIngest(ingest: RunningService, body: Readable): Promise<{ accepted: number; seconds: number; status: number; cpu: Cpu } & Sampled> {
   const pid = ingest.process.pid!;
   let peakRssMb = 0;
   const sampler = setInterval(() => (peakRssMb = Math.max(peakRssMb, procStatus(pid, 'VmRSS'))), 250);
+  const cpuBefore = { processMs: processCpuMs(pid) ?? NaN, mainMs: mainThreadCpuMs(pid) };
   const started = performance.now();
   try {
     const { status, result, seconds } = await postImport(ingest.url, body).catch((err: Error) => {
@@ -153,10 +171,16 @@ async function throughIngest(ingest: RunningService, body: Readable): Promise<{ 
       const outcome = result.parameter?.find((p) => p.name === 'outcome')?.resource;
       log(`  import answered ${status}: ${JSON.stringify(outcome ?? result).slice(0, 600)}`);
     }
-    return { accepted: value('accepted'), seconds, status, peakRssMb, hwmMb: procStatus(pid, 'VmHWM') };
+    const cpu = { processMs: (processCpuMs(pid) ?? NaN) - cpuBefore.processMs, mainMs: mainThreadCpuMs(pid) - cpuBefore.mainMs };
+    return { accepted: value('accepted'), seconds, status, cpu, peakRssMb, hwmMb: procStatus(pid, 'VmHWM') };
   } finally {
     clearInterval(sampler);
   }
+}
+
+function cpuText(cpu: Cpu, lines: number, seconds: number): string {
+  const us = (ms: number) => ((ms * 1000) / lines).toFixed(0);
+  return `${us(cpu.mainMs)} us of main thread per line (busy ${((100 * cpu.mainMs) / (seconds * 1000)).toFixed(0)} %), ${us(cpu.processMs)} us of the whole process`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -171,6 +195,7 @@ async function rawCeiling(brokers: string[], prefix: string, file: string): Prom
   await admin.createTopics({ topics: [{ ...spec, topic }], waitForLeaders: true });
   await admin.disconnect();
   // As services/ingest/src/publish.ts: idempotent, one request in flight, acks=all, its codec, ~1 MiB per request.
+  useGzipCodec();
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   await producer.connect();
   const receivedAt = new Date().toISOString();
@@ -230,7 +255,7 @@ async function main(): Promise<void> {
       log(`streaming ~${GIGABYTES} GiB generated on the fly (${POPULATIONS * 3} populations per report, ${REPEAT_DAYS ? `${REPEAT_DAYS} days re-sent over and over` : 'a new day every 2000 lines'})...`);
       const r = await throughIngest(ingest, generated(target, counter));
       log(`ingest: ${r.accepted} of ${counter.lines} lines accepted (status ${r.status}), ${(counter.bytes / MB).toFixed(0)} MiB in ${r.seconds.toFixed(1)} s`);
-      log(`  ${(r.accepted / r.seconds).toFixed(0)} reports/s, ${(counter.bytes / MB / r.seconds).toFixed(1)} MiB/s`);
+      log(`  ${(r.accepted / r.seconds).toFixed(0)} reports/s, ${(counter.bytes / MB / r.seconds).toFixed(1)} MiB/s; ${cpuText(r.cpu, r.accepted, r.seconds)}`);
       log(`  ingest peak RSS ${r.hwmMb.toFixed(0)} MB (VmHWM; sampled peak ${r.peakRssMb.toFixed(0)} MB) ${r.hwmMb < 300 ? '< 300 MB: OK' : '>= 300 MB: OVER'}`);
       log(`  bench process peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
       return;
@@ -244,6 +269,7 @@ async function main(): Promise<void> {
     const r = await throughIngest(ingest, createReadStream(file, { highWaterMark: 256 * 1024 }));
     const ingestRate = r.accepted / r.seconds;
     log(`ingest: ${r.accepted} of ${LINES} accepted (status ${r.status}) in ${r.seconds.toFixed(1)} s: ${ingestRate.toFixed(0)} reports/s, ${(size / MB / r.seconds).toFixed(1)} MiB/s`);
+    log(`  ingest CPU: ${cpuText(r.cpu, r.accepted, r.seconds)}`);
     log(`  ingest peak RSS ${r.hwmMb.toFixed(0)} MB (VmHWM; sampled during the import ${r.peakRssMb.toFixed(0)} MB)`);
     if (!SKIP_RAW) {
       const raw = await rawCeiling(brokers, prefix, file);

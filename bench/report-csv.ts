@@ -2,6 +2,7 @@
 // that bound it: the pure conversion alone, and a raw kafkajs produce of the same reports.
 //
 //   npx tsc -b && node .build/bench/report-csv.js [rows]          (npm run bench:csv -- [rows])
+//   --ingest-node-options="--cpu-prof --cpu-prof-dir=/tmp/p"       node flags for the ingest child
 //
 // One row = one report of 30 populations (the simulator's Measure: 3 groups x 10), CDC-template
 // style: subject, period, 30 count columns. Default 20,000 rows (~2.6 MB of CSV).
@@ -12,8 +13,8 @@
 //   file again, all updates (200). The ingest's own CPU time for the request is read from /proc.
 // - raw kafkajs: the same records (same envelope, key and headers as the Acceptor publishes) sent
 //   with one idempotent producer, acks=all, 1000 records per request, one request at a time: the
-//   Publisher's settings, without HTTP, conversion or validation; then the same with gzip
-//   compression, which the Publisher does not use (yet).
+//   Publisher's settings, without HTTP, conversion or validation; uncompressed, then with gzip
+//   compression as the Publisher sends.
 // Kafka: KAFKA_BROKERS if set, else a stack from provisionStack({ purpose: 'test' }) (stopped at
 // the end). The bench's topics are deleted at the end.
 import type { MeasureReport } from 'fhir/r4.js';
@@ -28,7 +29,9 @@ import { deleteTopics, processCpuMs } from './common.js';
 import { publishedRecord } from '../test/simulator/records.js';
 
 const { Kafka, logLevel, Partitioners, CompressionTypes } = kafkajs;
-const ROWS = Number(process.argv[2] ?? 20_000);
+const ROWS = Number(process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 20_000);
+/** Node flags for the ingest child, e.g. --ingest-node-options="--cpu-prof --cpu-prof-dir=/tmp/p". */
+const INGEST_NODE_OPTIONS = process.argv.find((a) => a.startsWith('--ingest-node-options='))?.slice('--ingest-node-options='.length);
 const MEASURE = simMeasure(10);
 const REPORTER = 'urn:sitrep:orgid|bench';
 const BATCH = 1000;
@@ -132,7 +135,7 @@ async function main(): Promise<void> {
     if (conv.result.errors.length || conv.result.reports.length !== ROWS) throw new Error(`conversion: ${conv.result.reports.length} reports, errors ${JSON.stringify(conv.result.errors.slice(0, 3))}`);
     console.log(`conversion alone:        ${rate(ROWS, conv.ms)}  (${conv.wallMs.toFixed(0)} ms wall, ${conv.cpuMs.toFixed(0)} ms CPU, best of 5)`);
 
-    ingest = await startIngest({ ...serviceEnv(iso), MAX_BODY_BYTES: String(256 * 1024 * 1024), LOG_LEVEL: 'info' });
+    ingest = await startIngest({ ...serviceEnv(iso), MAX_BODY_BYTES: String(256 * 1024 * 1024), LOG_LEVEL: 'info' }, { nodeArgs: INGEST_NODE_OPTIONS?.split(' ').filter(Boolean) });
     const put = await putResource(ingest.url, MEASURE as never);
     if (put !== 201) throw new Error(`PUT Measure: ${put}`);
     for (const [label, expect] of [['end to end, creates:', '201 Created'], ['end to end, updates:', '200 OK']] as const) {

@@ -10,7 +10,7 @@ import { canonicalUrl } from '@sitrep/shared/fhir/measure';
 import { hasErrors, issue, type Issue } from '@sitrep/shared/fhir/outcome';
 import { validateLocation, validateMeasure, validateMeasureReport, validateOrganization } from '@sitrep/shared/fhir/validate';
 import type { Catalog } from './catalog.js';
-import type { Publisher } from './publish.js';
+import type { OutgoingRecord, Publisher } from './publish.js';
 
 export interface AcceptDeps {
   publisher: Publisher;
@@ -34,7 +34,6 @@ export interface Accepted {
   lastUpdated: string;
   /** False when it replaced an existing resource (an update). */
   created: boolean;
-  resource: Record<string, unknown>;
   /** Warnings (e.g. unknown elements accepted under Prefer: handling=lenient). */
   warnings: Issue[];
 }
@@ -62,10 +61,9 @@ export class Acceptor {
     return this.serialized(`${kind}/${id}`, async () => {
       const created = !this.deps.catalog.getReference(kind, id);
       const topic = kind === 'Measure' ? this.deps.topics.measures : kind === 'Location' ? this.deps.topics.locations : this.deps.topics.organizations;
-      const stored = withId(body, id);
-      const ack = await this.publish(kind, topic, `${kind}/${id}`, id, body, ctx);
-      this.deps.catalog.recordReference(kind, id, { resource: stored, versionId: ack.offset, lastUpdated: ctx.receivedAt });
-      return { resourceType: kind, id, versionId: ack.offset, lastUpdated: ctx.receivedAt, created, resource: stored, warnings: issues };
+      const ack = await this.deps.publisher.publish(this.record(kind, topic, `${kind}/${id}`, id, body, ctx));
+      this.deps.catalog.recordReference(kind, id, { resource: storedResource(body, id), versionId: ack.offset, lastUpdated: ctx.receivedAt });
+      return { resourceType: kind, id, versionId: ack.offset, lastUpdated: ctx.receivedAt, created, warnings: issues };
     });
   }
 
@@ -78,6 +76,11 @@ export class Acceptor {
     const keyId = reportIdFor(key);
     const { catalog } = this.deps;
     const id = ctx.urlId ?? catalog.reportIdOfKeyId(keyId) ?? keyId;
+    // Encoded before waiting on anything: from here on only the record's bytes are held, not the
+    // parsed report (tens of kB of small objects per report). Held across the wait for Kafka, a
+    // bulk import's hundreds of reports in flight outlived young-generation collections and were
+    // promoted, and old-generation collections ran all the time.
+    const record = this.record('MeasureReport', this.deps.topics.measureReports, businessKeyString(key), id, body, ctx, json);
     return this.serialized(`MeasureReport/${id}`, async () => {
       const boundKey = catalog.reportKeyIdOf(id);
       if (boundKey !== undefined && boundKey !== keyId) {
@@ -92,22 +95,21 @@ export class Acceptor {
         ]);
       }
       const created = boundKey === undefined;
-      const stored = withId(body, id);
-      const ack = await this.publish('MeasureReport', this.deps.topics.measureReports, businessKeyString(key), id, body, ctx, json);
+      const ack = await this.deps.publisher.publish(record);
       catalog.recordReport(id, keyId);
-      return { resourceType: 'MeasureReport', id, versionId: ack.offset, lastUpdated: ctx.receivedAt, created, resource: stored, warnings: issues };
+      return { resourceType: 'MeasureReport', id, versionId: ack.offset, lastUpdated: ctx.receivedAt, created, warnings: issues };
     });
   }
 
-  private publish(kind: ResourceKind, topic: string, key: string, id: string, resource: Record<string, unknown>, ctx: AcceptContext, json?: Buffer) {
+  private record(kind: ResourceKind, topic: string, key: string, id: string, resource: Record<string, unknown>, ctx: AcceptContext, json?: Buffer): OutgoingRecord {
     const envelope = { schema: RECORD_SCHEMA, resourceType: kind, id, receivedAt: ctx.receivedAt, requestId: ctx.requestId, sender: ctx.sender } as const;
-    return this.deps.publisher.publish({
+    return {
       topic,
       key,
       // The record carries the resource exactly as received; `id` says which id the server gave it.
       value: json ? encodeRecordWithJson(envelope, json) : encodeRecord({ ...envelope, resource }),
       headers: recordHeaders({ resourceType: kind, id }),
-    });
+    };
   }
 
   private async serialized<T>(id: string, work: () => Promise<T>): Promise<T> {
@@ -139,7 +141,12 @@ function checkShape(kind: ResourceKind, input: unknown, urlId: string | undefine
   return body;
 }
 
-/** The resource as stored: the server's id replaces any id the client sent on create. */
-function withId(body: Record<string, unknown>, id: string): Record<string, unknown> {
+/**
+ * The resource as stored: the server's id replaces any id the client sent on create. Routes that
+ * answer with the resource build it from their own input (Accepted does not carry it, so that the
+ * Acceptor need not hold every report until Kafka acknowledged it).
+ */
+export function storedResource(input: unknown, id: string): Record<string, unknown> {
+  const body = input as Record<string, unknown>;
   return body.id === id ? body : { ...body, id };
 }

@@ -4,7 +4,7 @@ import { OperationOutcomeError } from '@sitrep/shared/errors';
 import { outcome, issue } from '@sitrep/shared/fhir/outcome';
 import { randomUUID } from 'node:crypto';
 import type { Sender } from '@sitrep/shared/contracts/records';
-import type { AcceptContext, Accepted } from './accept.js';
+import { storedResource, type AcceptContext, type Accepted } from './accept.js';
 
 const JSON_TYPES = new Set(['application/fhir+json', 'application/json', 'application/json+fhir']);
 const FORMAT_JSON = new Set(['json', 'application/json', 'application/fhir+json']);
@@ -61,8 +61,8 @@ export function baseUrl(req: Request, configured: string | undefined): string {
   return configured ?? `${req.protocol}://${req.get('host') ?? 'localhost'}`;
 }
 
-/** The FHIR answer to a successful create or update: status, Location, ETag, Last-Modified, body per Prefer. */
-export function sendAccepted(req: Request, res: Response, a: Accepted, base: string): void {
+/** The FHIR answer to a successful create or update of `input`: status, Location, ETag, Last-Modified, body per Prefer. */
+export function sendAccepted(req: Request, res: Response, input: unknown, a: Accepted, base: string): void {
   const p = prefer(req);
   const lastModified = new Date(a.lastUpdated);
   res.status(a.created ? 201 : 200);
@@ -83,8 +83,13 @@ export function sendAccepted(req: Request, res: Response, a: Accepted, base: str
     );
     return;
   }
-  const meta = { ...((a.resource.meta as object | undefined) ?? {}), versionId: a.versionId, lastUpdated: a.lastUpdated };
-  res.send({ ...a.resource, meta });
+  res.send(withMeta(storedResource(input, a.id), a));
+}
+
+/** The stored resource as a read answers it: with its version and time in meta. */
+export function withMeta(resource: Record<string, unknown>, a: Pick<Accepted, 'versionId' | 'lastUpdated'>): Record<string, unknown> {
+  const meta = { ...((resource.meta as object | undefined) ?? {}), versionId: a.versionId, lastUpdated: a.lastUpdated };
+  return { ...resource, meta };
 }
 
 /** Until authentication exists every sender is anonymous; the record format already carries who it is. */

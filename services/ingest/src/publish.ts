@@ -4,8 +4,9 @@
 import kafkajs, { type Admin, type Kafka, type Producer, type IHeaders } from 'kafkajs';
 import { DependencyUnavailableError } from '@sitrep/shared/errors';
 import type { Logger } from '@sitrep/shared/log';
+import { partitionOf } from './partitioner.js';
 
-const { Partitioners, CompressionTypes } = kafkajs;
+const { CompressionTypes } = kafkajs;
 
 /**
  * gzip. FHIR JSON compresses ~10x, and kafkajs' per-byte work (a zero-filled, power-of-two
@@ -14,7 +15,9 @@ const { Partitioners, CompressionTypes } = kafkajs;
  * 2-core machine, 4 kB reports, CPU per record (producer / broker): 1000 per request, gzip 73 /
  * 10-14 us against 222-286 / 79-112 us uncompressed (12,000 vs 3,000-5,500 records/s); 64 per
  * request (bench:ingest's size), about even. gzip level 1 instead of kafkajs' default changed
- * nothing measurable. kafkajs has only gzip built in (snappy, lz4, zstd need plugins).
+ * nothing measurable. kafkajs has only gzip built in (snappy, lz4, zstd need plugins, and every
+ * consumer of the topics, the aggregator included, would need the same plugin). Ingest's gzip
+ * codec is kafkajs' with larger zlib output chunks (gzip-codec.ts, registered in main.ts).
  */
 export const COMPRESSION = CompressionTypes.GZIP;
 
@@ -157,17 +160,17 @@ export class Publisher {
       byTopic.set(p.record.topic, list);
     }
     try {
-      // Partitions are chosen here (with kafkajs' own default partitioner) so that each record's
+      // Partitions are chosen here (Kafka's default key partitioning) so that each record's
       // offset can be read off the per-partition base offsets: records of one partition get
       // consecutive offsets in the order they were sent.
-      const partitionOf = new Map<Pending, number>();
+      const partitions = new Map<Pending, number>();
       const topicMessages = [...byTopic].map(([topic, ps]) => {
-        const metadata = this.partitionMetadata(topic);
+        const count = this.partitionCount(topic);
         return {
           topic,
           messages: ps.map((p) => {
-            const partition = this.partitioner({ topic, partitionMetadata: metadata, message: { key: p.record.key, value: p.record.value } });
-            partitionOf.set(p, partition);
+            const partition = partitionOf(p.record.key, count);
+            partitions.set(p, partition);
             return { key: p.record.key, value: p.record.value, headers: p.record.headers, partition };
           }),
         };
@@ -177,7 +180,7 @@ export class Publisher {
       const next = new Map<string, bigint>();
       for (const r of results) next.set(`${r.topicName}/${r.partition}`, BigInt(r.baseOffset ?? r.offset ?? '0'));
       for (const p of batch) {
-        const partition = partitionOf.get(p)!;
+        const partition = partitions.get(p)!;
         const k = `${p.record.topic}/${partition}`;
         const offset = next.get(k) ?? 0n;
         next.set(k, offset + 1n);
@@ -191,7 +194,6 @@ export class Publisher {
     }
   }
 
-  private readonly partitioner = Partitioners.DefaultPartitioner();
   private readonly partitionCounts = new Map<string, number>();
 
   /** Loads the partition count of each topic this publisher writes to (call after connect). */
@@ -206,10 +208,10 @@ export class Publisher {
     }
   }
 
-  private partitionMetadata(topic: string) {
+  private partitionCount(topic: string): number {
     const count = this.partitionCounts.get(topic);
     if (!count) throw new Error(`partition count of ${topic} not loaded`);
-    return Array.from({ length: count }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }));
+    return count;
   }
 
   async close(): Promise<void> {

@@ -39,8 +39,8 @@ import type { Bundle, BundleEntry, OperationOutcome } from 'fhir/r4.js';
 import { DependencyUnavailableError, OperationOutcomeError } from '@sitrep/shared/errors';
 import type { ResourceKind } from '@sitrep/shared/contracts/records';
 import { issue, outcome, type Issue } from '@sitrep/shared/fhir/outcome';
-import type { AcceptContext, Acceptor, Accepted } from '../accept.js';
-import { acceptContext, baseUrl, parseJsonBody, prefer, requireJsonBody, requireJsonResponse, type Prefer } from '../http.js';
+import { storedResource, type AcceptContext, type Acceptor, type Accepted } from '../accept.js';
+import { acceptContext, baseUrl, parseJsonBody, prefer, requireJsonBody, requireJsonResponse, withMeta, type Prefer } from '../http.js';
 
 export interface BatchRouteDeps {
   acceptor: Acceptor;
@@ -60,7 +60,7 @@ type Planned =
   | { kind: 'answer'; status: number; issues: Issue[] };
 
 type EntryResult =
-  | { kind: 'ok'; accepted: Accepted }
+  | { kind: 'ok'; accepted: Accepted; resource: unknown }
   | { kind: 'failed'; status: number; outcome: OperationOutcome }
   | { kind: 'unavailable'; outcome: OperationOutcome };
 
@@ -209,7 +209,7 @@ async function run(acceptor: Acceptor, plans: Planned[], ctx: AcceptContext): Pr
       work.push(
         acceptor.accept(p.type, p.resource, { ...ctx, ...(p.urlId !== undefined ? { urlId: p.urlId } : {}) }).then(
           (accepted) => {
-            results[i] = { kind: 'ok', accepted };
+            results[i] = { kind: 'ok', accepted, resource: p.resource };
           },
           (err: unknown) => {
             if (err instanceof OperationOutcomeError) results[i] = { kind: 'failed', status: err.status, outcome: err.outcome };
@@ -249,9 +249,6 @@ function responseEntry(r: EntryResult, p: Prefer, base: string): BundleEntry {
       ...a.warnings,
     ]);
   }
-  if (p.return === 'representation') {
-    const meta = { ...((a.resource.meta as object | undefined) ?? {}), versionId: a.versionId, lastUpdated: a.lastUpdated };
-    entry.resource = { ...a.resource, meta } as unknown as BundleEntry['resource'];
-  }
+  if (p.return === 'representation') entry.resource = withMeta(storedResource(r.resource, a.id), a) as unknown as BundleEntry['resource'];
   return entry;
 }

@@ -37,9 +37,9 @@ import { convertReportCsv, type CsvRowError, type ReportCsvParams } from '@sitre
 import { readRecords } from '@sitrep/shared/csv/records';
 import { isOffset, parseReferenceParameter } from '@sitrep/shared/csv/values';
 import type { Logger } from '@sitrep/shared/log';
-import type { AcceptContext, Accepted, Acceptor } from '../accept.js';
+import { storedResource, type AcceptContext, type Accepted, type Acceptor } from '../accept.js';
 import type { Catalog } from '../catalog.js';
-import { acceptContext, baseUrl, mediaType, requireJsonResponse } from '../http.js';
+import { acceptContext, baseUrl, mediaType, requireJsonResponse, withMeta } from '../http.js';
 
 export interface ReportCsvRouteDeps {
   acceptor: Acceptor;
@@ -550,10 +550,7 @@ function responseEntry(r: Outcome, c: Converted, base: string, representation: b
       outcome: outcome([withLine(issue('informational', `${a.created ? 'created' : 'updated'} from ${where}`, where, 'information'), c.lines[0]!), ...a.warnings]),
     },
   };
-  if (representation) {
-    const meta = { ...((a.resource.meta as object | undefined) ?? {}), versionId: a.versionId, lastUpdated: a.lastUpdated };
-    entry.resource = { ...a.resource, meta } as unknown as BundleEntry['resource'];
-  }
+  if (representation) entry.resource = withMeta(storedResource(c.report, a.id), a) as unknown as BundleEntry['resource'];
   return entry;
 }
 

@@ -31,7 +31,7 @@ export function resourceRoutes(d: ResourceRouteDeps): Router {
       // The body becomes the record as it is, unless it is not UTF-8 (parsing replaced bad bytes).
       const json = isUtf8(req.body as Buffer) ? (req.body as Buffer) : undefined;
       const accepted = await d.acceptor.accept(kind, input, acceptContext(req, res, urlId), json);
-      sendAccepted(req, res, accepted, baseUrl(req, d.publicBaseUrl));
+      sendAccepted(req, res, input, accepted, baseUrl(req, d.publicBaseUrl));
     };
 
   router.post('/MeasureReport', body, (req, res) => accept('MeasureReport', undefined)(req, res));
