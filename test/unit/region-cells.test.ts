@@ -1,9 +1,8 @@
 // Unit tests of the region step (across subjects, counts are summed up each subject's region chain;
-// unknown Locations count as unresolved; zero entries make no cell) and of the cache of slices'
-// subject cells it runs on (bounded, least recently used out, nothing kept across a rebalance).
+// unknown Locations count as unresolved; zero entries make no cell).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { regionCells, SliceCells, type Chain, type RegionInput } from '@sitrep/aggregator/region-cells';
+import { regionCells, type Chain, type RegionInput } from '@sitrep/aggregator/region-cells';
 
 function cell(subject: string, entries: [string, number, number, number][], over: Partial<RegionInput> = {}): RegionInput {
   return {
@@ -64,42 +63,5 @@ describe('region cells', () => {
   test('updated_at is the newest of the cells counted', () => {
     const rows = regionCells('m', [cell('F1', [['beds', 1, 1, 0]]), cell('F2', [['beds', 1, 1, 0]], { updated_at: '2021-01-01 12:00:00' })], (s) => chains.get(s), '1');
     assert.equal(rows.find((r) => r.region === 'US-NJ')!.updated_at, '2021-01-01 12:00:00');
-  });
-});
-
-describe('slice cells cache', () => {
-  const slice = (n: number) => new Map(Array.from({ length: n }, (_, i) => [`S${i}`, cell(`S${i}`, [])]));
-
-  test('keeps slices up to the bound, the least recently used going first', () => {
-    const cache = new SliceCells(10);
-    cache.set('a', slice(4), cache.generation);
-    cache.set('b', slice(4), cache.generation);
-    assert.ok(cache.get('a')); // a is now the most recently used
-    cache.set('c', slice(4), cache.generation);
-    assert.equal(cache.get('b'), undefined);
-    assert.ok(cache.get('a') && cache.get('c'));
-    assert.equal(cache.size, 8);
-    cache.set('huge', slice(11), cache.generation);
-    assert.equal(cache.get('huge'), undefined);
-  });
-
-  test('a slice grown in place is recounted when stored again', () => {
-    const cache = new SliceCells(10);
-    cache.set('a', slice(2), cache.generation);
-    const a = cache.get('a')!;
-    a.set('new', cell('new', []));
-    cache.set('a', a, cache.generation);
-    assert.equal(cache.size, 3);
-  });
-
-  test('nothing read before a rebalance is kept after it', () => {
-    const cache = new SliceCells();
-    const before = cache.generation;
-    cache.set('a', slice(2), before);
-    cache.clear();
-    assert.equal(cache.get('a'), undefined);
-    cache.set('b', slice(2), before); // read before the rebalance, stored after: refused
-    assert.equal(cache.get('b'), undefined);
-    assert.equal(cache.size, 0);
   });
 });

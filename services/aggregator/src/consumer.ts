@@ -17,14 +17,18 @@ import {
   parseMarkValue,
   parseSliceKey,
   recompute,
-  seriesCellsSql,
+  SLICE_CELLS_KEPT,
+  SERIES_REPORTS_KEPT,
+  writeSeriesCells,
   slicesOfMeasure,
   slicesOfReport,
   slicesOfSubjects,
   type Mark,
 } from './rollups.js';
 import type { Metrics } from './metrics.js';
-import { SliceCells } from './region-cells.js';
+import { OwnedMaps } from './owned-maps.js';
+import type { RegionInput } from './region-cells.js';
+import type { SeriesReport } from './series-cells.js';
 
 export interface ConsumerOptions {
   kafka: Kafka;
@@ -62,15 +66,21 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
   let invalidInARow = 0;
   let running = false;
 
-  // Slices' subject cells kept between recomputations: valid only while this member keeps the
-  // partitions of their markers, so forgotten on every rebalance.
-  const sliceCells = new SliceCells();
-  consumer.on(consumer.events.GROUP_JOIN, () => {
+  // Kept between steps (the series buckets' reports, the slices' subject cells): valid only while
+  // this member keeps the partitions that write them, so forgotten on every rebalance, and after a
+  // step that failed part way (it may have written more than was kept).
+  const seriesReports = new OwnedMaps<SeriesReport>(SERIES_REPORTS_KEPT);
+  const sliceCells = new OwnedMaps<RegionInput>(SLICE_CELLS_KEPT);
+  const forgetKept = () => {
+    seriesReports.clear();
     sliceCells.clear();
+  };
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    forgetKept();
     running = true;
   });
   consumer.on(consumer.events.REBALANCING, () => {
-    sliceCells.clear();
+    forgetKept();
     running = false;
   });
   consumer.on(consumer.events.STOP, () => (running = false));
@@ -118,7 +128,7 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
     const reports = rows.get('reports') ?? [];
     for (const some of chunks(reports)) {
       const started = performance.now();
-      await client.command({ query: seriesCellsSql(db, partition, lastOffset, some) });
+      await writeSeriesCells(client, db, partition, lastOffset, some, seriesReports);
       o.metrics.recomputeDuration.observe({ level: 'series' }, performance.now() - started);
     }
     const marks: Mark[] = reports.flatMap((r) => slicesOfReport(r).map((slice) => ({ slice, subjects: [r.subject as string] })));
@@ -151,8 +161,7 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
       'recompute',
       () =>
         recompute(o.writer.client, o.writer.db, due, check, sliceCells).catch((err: unknown) => {
-          // A recomputation cut short may leave the kept cells behind what ClickHouse has.
-          sliceCells.clear();
+          forgetKept();
           throw err;
         }),
       keepTrying,
@@ -176,7 +185,15 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
       }
     }
     const write = () => o.writer.write(rows, keepTrying);
-    const marks = await o.writer.retrying('mark', () => affectedSlices(rows, write, partition, lastOffset), keepTrying);
+    const marks = await o.writer.retrying(
+      'mark',
+      () =>
+        affectedSlices(rows, write, partition, lastOffset).catch((err: unknown) => {
+          forgetKept();
+          throw err;
+        }),
+      keepTrying,
+    );
     await markSlices(marks);
   }
 

@@ -1,9 +1,9 @@
-// The region step (SANER section 5: across subjects, counts are summed), pure, and the cache of
-// subject cells it runs on. A slice's region cells are the sums of its subject cells over each
-// subject's region chain: its own for region subjects, from its Location for facilities, and
-// `unresolved` (and `all`) while that is unknown. In TypeScript because 18.16 reread and re-sorted
-// every subject cell of a slice for each recomputation (~0.4 s a step under load), while the
-// consumer that owns a slice's markers is the only writer of its subject cells and can keep them.
+// The region step (SANER section 5: across subjects, counts are summed), pure. A slice's region
+// cells are the sums of its subject cells over each subject's region chain: its own for region
+// subjects, from its Location for facilities, and `unresolved` (and `all`) while that is unknown.
+// In TypeScript because 18.16 reread and re-sorted every subject cell of a slice for each
+// recomputation (~0.4 s a step under load), while the member that owns a slice's markers is the
+// only writer of its subject cells and can keep them (rollups.ts, owned-maps.ts).
 import type { SubjectCell } from './subject-cells.js';
 
 /** The subject-cell columns the region step needs (a cached cell keeps only these). */
@@ -80,58 +80,4 @@ export function regionCells(measure: string, cells: Iterable<RegionInput>, chain
     }
   }
   return [...out.values()];
-}
-
-/**
- * The subject cells of the slices this consumer recomputed lately, by slice key and subject: valid
- * only while it keeps owning their markers' partitions, so `clear()` on every rebalance, and a
- * recomputation stores what it read only if no rebalance happened meanwhile (`generation`). At most
- * `maxCells` cells are kept; the least recently used slices go first.
- */
-export class SliceCells {
-  /** Each slice's cells, and how many of them were counted in `cells` (the map may grow after). */
-  private slices = new Map<string, { cells: Map<string, RegionInput>; counted: number }>();
-  private cells = 0;
-  generation = 0;
-
-  constructor(private readonly maxCells = 200_000) {}
-
-  clear(): void {
-    this.slices.clear();
-    this.cells = 0;
-    this.generation++;
-  }
-
-  get(slice: string): Map<string, RegionInput> | undefined {
-    const entry = this.slices.get(slice);
-    if (entry) {
-      // Most recently used last.
-      this.slices.delete(slice);
-      this.slices.set(slice, entry);
-    }
-    return entry?.cells;
-  }
-
-  /** Keeps a slice's cells if `generation` is still current (no rebalance since they were read). */
-  set(slice: string, cells: Map<string, RegionInput>, generation: number): void {
-    if (generation !== this.generation) return;
-    const old = this.slices.get(slice);
-    if (old) {
-      this.slices.delete(slice);
-      this.cells -= old.counted;
-    }
-    if (cells.size > this.maxCells) return;
-    this.slices.set(slice, { cells, counted: cells.size });
-    this.cells += cells.size;
-    for (const [oldest, entry] of this.slices) {
-      if (this.cells <= this.maxCells) break;
-      this.slices.delete(oldest);
-      this.cells -= entry.counted;
-    }
-  }
-
-  /** Cells kept now (for the metrics and tests). */
-  get size(): number {
-    return this.cells;
-  }
 }
