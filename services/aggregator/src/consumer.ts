@@ -3,13 +3,14 @@
 // Offsets are resolved only after ClickHouse acknowledged the batch (and its markers are in Kafka),
 // so a crash redoes work but never skips it; redone work is harmless because every write is
 // versioned and every recomputation is derived (see writer.ts and rollups.ts).
-import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Admin, Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from '@sitrep/shared/log';
 import type { Topics } from '@sitrep/shared/contracts/topics';
 import { DLQ_HEADERS } from '@sitrep/shared/contracts/records';
 import { transform, type Row, type Table } from './transform.js';
 import type { Writer } from './writer.js';
 import {
+  allSlices,
   chunks,
   facilityKeys,
   markValue,
@@ -18,8 +19,7 @@ import {
   parseSliceKey,
   recompute,
   SLICE_CELLS_KEPT,
-  SERIES_REPORTS_KEPT,
-  writeSeriesCells,
+  seriesCellsSql,
   slicesOfMeasure,
   slicesOfReport,
   slicesOfSubjects,
@@ -28,7 +28,6 @@ import {
 import type { Metrics } from './metrics.js';
 import { OwnedMaps } from './owned-maps.js';
 import type { RegionInput } from './region-cells.js';
-import type { SeriesReport } from './series-cells.js';
 
 export interface ConsumerOptions {
   kafka: Kafka;
@@ -66,21 +65,15 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
   let invalidInARow = 0;
   let running = false;
 
-  // Kept between steps (the series buckets' reports, the slices' subject cells): valid only while
-  // this member keeps the partitions that write them, so forgotten on every rebalance, and after a
-  // step that failed part way (it may have written more than was kept).
-  const seriesReports = new OwnedMaps<SeriesReport>(SERIES_REPORTS_KEPT);
+  // Slices' subject cells kept between recomputations: valid only while this member keeps the
+  // partitions of their markers, so forgotten on every rebalance.
   const sliceCells = new OwnedMaps<RegionInput>(SLICE_CELLS_KEPT);
-  const forgetKept = () => {
-    seriesReports.clear();
-    sliceCells.clear();
-  };
   consumer.on(consumer.events.GROUP_JOIN, () => {
-    forgetKept();
+    sliceCells.clear();
     running = true;
   });
   consumer.on(consumer.events.REBALANCING, () => {
-    forgetKept();
+    sliceCells.clear();
     running = false;
   });
   consumer.on(consumer.events.STOP, () => (running = false));
@@ -128,7 +121,7 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
     const reports = rows.get('reports') ?? [];
     for (const some of chunks(reports)) {
       const started = performance.now();
-      await writeSeriesCells(client, db, partition, lastOffset, some, seriesReports);
+      await client.command({ query: seriesCellsSql(db, partition, lastOffset, some) });
       o.metrics.recomputeDuration.observe({ level: 'series' }, performance.now() - started);
     }
     const marks: Mark[] = reports.flatMap((r) => slicesOfReport(r).map((slice) => ({ slice, subjects: [r.subject as string] })));
@@ -161,7 +154,8 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
       'recompute',
       () =>
         recompute(o.writer.client, o.writer.db, due, check, sliceCells).catch((err: unknown) => {
-          forgetKept();
+          // A recomputation cut short may leave the kept cells behind what ClickHouse has.
+          sliceCells.clear();
           throw err;
         }),
       keepTrying,
@@ -185,22 +179,39 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
       }
     }
     const write = () => o.writer.write(rows, keepTrying);
-    const marks = await o.writer.retrying(
-      'mark',
-      () =>
-        affectedSlices(rows, write, partition, lastOffset).catch((err: unknown) => {
-          forgetKept();
-          throw err;
-        }),
-      keepTrying,
-    );
+    const marks = await o.writer.retrying('mark', () => affectedSlices(rows, write, partition, lastOffset), keepTrying);
     await markSlices(marks);
+  }
+
+  /**
+   * Slice markers are kept for a limited time (topics.ts). If this group left some unread until
+   * retention deleted them (the aggregator was down or behind for that long), the slices they named
+   * were never recomputed: marks every slice with data for a full recomputation before consuming.
+   */
+  async function recoverLostMarkers(): Promise<void> {
+    const admin = o.kafka.admin();
+    await admin.connect();
+    try {
+      const lost = await partitionsBehindRetention(admin, o.groupId, o.topics.rollupSlices);
+      if (lost.length === 0) return;
+      const slices = await o.writer.retrying('lost-markers', () => allSlices(o.writer.client, o.writer.db), async () => true);
+      o.log.warn({ partitions: lost, slices: slices.length }, 'slice_markers_lost_recomputing_every_slice');
+      for (const some of chunks(slices, 1000)) await markSlices(some.map((slice) => ({ slice, subjects: null })));
+      // Moves the group past what was deleted, so the next start does not recompute everything again
+      // (refused while other members are in the group: then they commit past it as markers arrive).
+      const kept = await admin.fetchTopicOffsets(o.topics.rollupSlices);
+      const partitions = kept.filter((p) => lost.includes(p.partition)).map((p) => ({ partition: p.partition, offset: p.low }));
+      await admin.setOffsets({ groupId: o.groupId, topic: o.topics.rollupSlices, partitions }).catch((err: unknown) => o.log.warn({ err: String(err) }, 'slice_offsets_not_moved'));
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   return {
     isRunning: () => running,
     async start() {
       await producer.connect();
+      await recoverLostMarkers();
       await consumer.connect();
       await consumer.subscribe({
         topics: [o.topics.measureReports, o.topics.measures, o.topics.locations, o.topics.organizations, o.topics.rollupSlices],
@@ -268,4 +279,18 @@ export async function withHeartbeats<T>(heartbeat: () => Promise<void>, interval
   } finally {
     clearInterval(timer);
   }
+}
+
+/**
+ * Partitions of a topic on which this group's committed offset lies before the oldest record the
+ * broker still keeps: records it never read were deleted by retention.
+ */
+export async function partitionsBehindRetention(admin: Admin, groupId: string, topic: string): Promise<number[]> {
+  const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  const offsets = (committed?.partitions ?? []).map((p) => ({ partition: p.partition, offset: BigInt(p.offset) }));
+  // A group that has read this topic before but never committed on a partition read it from 0.
+  const known = offsets.some((p) => p.offset >= 0n);
+  if (!known) return [];
+  const kept = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.low)]));
+  return offsets.filter((p) => (p.offset < 0n ? 0n : p.offset) < (kept.get(p.partition) ?? 0n)).map((p) => p.partition);
 }

@@ -1,8 +1,8 @@
-// What the aggregator keeps in memory between steps: maps of rows by key (a slice's subject cells,
-// a series bucket's reports), valid only while this member owns the partition whose records are the
-// only writers of them. So `clear()` on every rebalance and after a failed step, and a step stores
-// what it read only if no rebalance happened since it began (`generation`). Bounded: at most
-// `maxRows` rows in all, the least recently used maps going first.
+// What the aggregator keeps in memory between steps: maps of rows by key (a slice's subject cells),
+// valid only while this member owns the partition whose records are their only writers. So
+// `clear()` on every rebalance and after a failed step, and a step stores what it read only if no
+// rebalance happened since it began (`generation`). Bounded: at most `maxRows` rows in all, the
+// least recently used maps going first.
 export class OwnedMaps<V> {
   /** Each map, and how many of its rows were counted in `rows` (a map may grow after it is stored). */
   private maps = new Map<string, { rows: Map<string, V>; counted: number }>();

@@ -9,7 +9,6 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { populationKey, subjectCells, type PopulationRule, type SeriesCell, type SubjectCell } from './subject-cells.js';
 import { regionCells, type Chain, type RegionInput } from './region-cells.js';
 import { OwnedMaps } from './owned-maps.js';
-import { putReport, seriesBucketKey, seriesCell, type SeriesBucket, type SeriesReport } from './series-cells.js';
 
 export interface Slice {
   measure: string;
@@ -100,139 +99,76 @@ const bucketKey = (grain: string, periodStart: string) => `${grain} ${periodStar
 const BUCKET_KEY_SQL = "concat(grain, ' ', toString(period_start))";
 const list = (values: Iterable<string>) => [...new Set(values)].map(sqlString).join(', ');
 
-/** A report row's part in its series buckets, as the series step keeps it (layout arrays shared). */
-function seriesReportOf(r: Record<string, unknown>, layouts: Map<string, string[]>): SeriesReport {
-  const shared = (values: string[]) => {
-    const key = values.join('\u001f');
-    let kept = layouts.get(key);
-    if (!kept) layouts.set(key, (kept = values));
-    return kept;
-  };
-  return {
-    businessKey: r.business_key as string,
-    version: BigInt(r.version as string),
-    error: r.status === 'error',
-    at: r.period_start_utc as string,
-    receivedAt: r.received_at as string,
-    subjectIsRegion: r.subject_is_region as number,
-    ownTypes: r.region_types as string[],
-    ownRegions: r.regions as string[],
-    groupKeys: shared(r.pop_group_keys as string[]),
-    popKeys: shared(r.pop_keys as string[]),
-    values: r.pop_values as number[],
-    present: r.pop_present as number[],
-  };
-}
-
-/** The series buckets of a report row (one per grain) on a partition. */
-function bucketsOf(r: Record<string, unknown>, partition: number): SeriesBucket[] {
-  const grains = r.grains as string[];
-  const starts = r.grain_starts as string[];
-  const ends = r.grain_ends as string[];
-  return grains.map((grain, i) => ({
-    measure: r.measure as string,
-    subject: r.subject as string,
-    reporter: r.reporter as string,
-    partition,
-    grain,
-    periodStart: starts[i]!,
-    periodEnd: ends[i]!,
-  }));
-}
-
 /**
- * The latest versions of the reports on one partition of these report rows' series, in every
- * bucket the rows fall in, by series bucket key and business key (from ClickHouse: for the buckets
- * the step has not kept).
+ * INSERT ... SELECT that recomputes the series cells (sitrep.series_cells) touched by one batch of
+ * report rows from one Kafka partition, stamped with the batch's last offset. Each cell is derived
+ * from the latest versions of its series' reports on that partition in its bucket: per population,
+ * the `sum` of the present values and the value of the latest period that has one; `error` reports
+ * contribute nothing. Every bucket in the batch is recomputed for every subject in it (a superset of
+ * what changed, which is harmless: a recomputation is derived).
+ *
+ * Reports are combined population-array-wise (-ForEach) per population layout, because grouping one
+ * row per population costs several times more; a series whose reports differ in layout gets one
+ * entry per layout in the cell's arrays, which the subject step (subject-cells.ts) combines by the
+ * same rules it uses across partitions.
  */
-async function loadSeriesReports(client: ClickHouseClient, db: string, partition: number, reports: Record<string, unknown>[]): Promise<Map<string, Map<string, SeriesReport>>> {
+export function seriesCellsSql(db: string, partition: number, version: string, reports: Record<string, unknown>[]): string {
+  const buckets = new Set<string>();
   let lo = Infinity;
   let hi = -Infinity;
   for (const r of reports) {
     for (const s of slicesOfReport(r)) {
+      buckets.add(bucketKey(s.grain, s.periodStart));
       const { from, to } = sliceDates(s);
       lo = Math.min(lo, Date.parse(`${from}T00:00:00Z`));
       hi = Math.max(hi, Date.parse(`${to}T00:00:00Z`));
     }
   }
+  // `keep` is the length a report's population arrays keep: all of them, or none for `error` reports.
+  const kept = (array: string) => `arraySlice(${array}, 1, keep)`;
   // NOTE: only identity columns may be filtered before the latest versions are taken: partition,
   // measure, subject and period_start_utc are all part of a report's identity. Local dates lie
   // within 14 hours of period_start_utc, so the UTC window is widened by a day on each side.
-  const where = `kafka_partition = ${Number(partition)} AND measure IN (${list(reports.map((r) => r.measure as string))})
+  const reportsWhere = `kafka_partition = ${Number(partition)} AND measure IN (${list(reports.map((r) => r.measure as string))})
           AND subject IN (${list(reports.map((r) => r.subject as string))})
           AND period_start_utc >= toDateTime('${chTime(lo - DAY_MS)}', 'UTC') AND period_start_utc < toDateTime('${chTime(hi + DAY_MS)}', 'UTC')`;
-  // Only the columns needed (the resource JSON is most of a row); times and versions as text.
-  const rs = await client.query({
-    query: `SELECT business_key, toString(v) AS version, measure, subject, reporter, status, subject_is_region, region_types, regions,
-       toString(at) AS period_start_utc, toString(received) AS received_at, grains, arrayMap(t -> toString(t), starts) AS grain_starts,
-       arrayMap(t -> toString(t), ends) AS grain_ends, pop_group_keys, pop_keys, pop_values, pop_present
+  return `INSERT INTO ${db}.series_cells
+  (measure, grain, period_start, subject, reporter, kafka_partition, period_end, subject_is_region, own_types, own_regions,
+   group_keys, pop_keys, sums, presents, latest_values, latest_ats, updated_at, version)
+SELECT any(measure), grain, period_start, any(subject), any(reporter), any(kafka_partition), any(bucket_end), any(subject_is_region),
+       any(own_types), any(own_regions), groupArrayArray(gks), groupArrayArray(pks), groupArrayArray(ss), groupArrayArray(prs),
+       groupArrayArray(lvs), groupArrayArray(las), max(upd), toUInt64(${BigInt(version).toString()})
 FROM
 (
-  SELECT business_key, version AS v, measure, subject, reporter, status, subject_is_region, region_types, regions, period_start_utc AS at,
-         received_at AS received, grains, grain_starts AS starts, grain_ends AS ends, pop_group_keys, pop_keys, pop_values, pop_present
-  FROM (${latestRowsSql(`${db}.reports`, 'business_key', where, `version, measure, subject, reporter, status, subject_is_region, region_types, regions,
-         period_start_utc, received_at, grains, grain_starts, grain_ends, pop_group_keys, pop_keys, pop_values, pop_present`)})
-)`,
-    format: 'JSONEachRow',
-  });
-  const out = new Map<string, Map<string, SeriesReport>>();
-  const layouts = new Map<string, string[]>();
-  for (const row of await rs.json<Record<string, unknown>>()) {
-    const report = seriesReportOf(row, layouts);
-    for (const b of bucketsOf(row, partition)) {
-      const key = seriesBucketKey(b);
-      let reports = out.get(key);
-      if (!reports) out.set(key, (reports = new Map()));
-      putReport(reports, report);
-    }
-  }
-  return out;
-}
-
-/**
- * Writes the series cells that some report rows from one partition touch, stamped with the batch's
- * last offset (`version`): each from the latest versions of its series' reports on that partition
- * in its bucket (the maths in series-cells.ts). The reports of each bucket are kept in `kept`
- * between batches (see OwnedMaps) and read from ClickHouse only when they are not.
- */
-export async function writeSeriesCells(
-  client: ClickHouseClient,
-  db: string,
-  partition: number,
-  version: string,
-  rows: Record<string, unknown>[],
-  kept: OwnedMaps<SeriesReport>,
-): Promise<void> {
-  if (rows.length === 0) return;
-  const generation = kept.generation;
-  const layouts = new Map<string, string[]>();
-  const touched = new Map<string, { bucket: SeriesBucket; reports: SeriesReport[] }>();
-  const buckets = new Map<string, Map<string, SeriesReport>>();
-  const unkept: Record<string, unknown>[] = [];
-  for (const row of rows) {
-    const report = seriesReportOf(row, layouts);
-    let complete = true;
-    for (const bucket of bucketsOf(row, partition)) {
-      const key = seriesBucketKey(bucket);
-      let t = touched.get(key);
-      if (!t) touched.set(key, (t = { bucket, reports: [] }));
-      t.reports.push(report);
-      if (!buckets.has(key)) {
-        const reports = kept.get(key);
-        if (reports) buckets.set(key, reports);
-        else complete = false;
-      }
-    }
-    if (!complete) unkept.push(row);
-  }
-  if (unkept.length > 0) {
-    const loaded = await loadSeriesReports(client, db, partition, unkept);
-    for (const key of touched.keys()) if (!buckets.has(key)) buckets.set(key, loaded.get(key) ?? new Map());
-  }
-  for (const [key, t] of touched) for (const r of t.reports) putReport(buckets.get(key)!, r);
-  const cells = [...touched].map(([key, t]) => seriesCell(t.bucket, buckets.get(key)!.values(), version));
-  await client.insert({ table: `${db}.series_cells`, values: cells, format: 'JSONEachRow' });
-  for (const key of touched.keys()) kept.set(key, buckets.get(key)!, generation);
+  SELECT series, grain, period_start, gks, pks, any(measure) AS measure, any(subject) AS subject, any(reporter) AS reporter,
+         any(kafka_partition) AS kafka_partition, any(bucket_end) AS bucket_end, any(subject_is_region) AS subject_is_region,
+         any(own_types) AS own_types, any(own_regions) AS own_regions,
+         sumForEach(vs) AS ss, maxForEach(ps) AS prs, argMaxForEach(vs, ts) AS lvs, maxForEach(ts) AS las, max(received_at) AS upd
+  FROM
+  (
+    SELECT cityHash64(measure, subject, reporter) AS series, measure, subject, reporter, kafka_partition, grain, period_start, bucket_end,
+           subject_is_region, own_types, own_regions, received_at,
+           ${kept('pop_group_keys')} AS gks, ${kept('pop_keys')} AS pks, ${kept('pop_present')} AS ps,
+           ${kept('arrayMap((v, p) -> if(p = 1, v, 0), pop_values, pop_present)')} AS vs,
+           ${kept("arrayMap((p, t) -> if(p = 1, t, toDateTime(0, 'UTC')), pop_present, replicate(period_instant, pop_present))")} AS ts
+    FROM
+    (
+      SELECT measure, subject, reporter, kafka_partition, if(status = 'error', 0, length(pop_keys)) AS keep, subject_is_region,
+             region_types AS own_types, regions AS own_regions, period_start_utc AS period_instant, received_at,
+             grain, period_start, bucket_end, pop_group_keys, pop_keys, pop_values, pop_present
+      FROM
+      (
+        -- Only the columns needed: the resource JSON is most of a row.
+        ${latestRowsSql(`${db}.reports`, 'business_key', reportsWhere, `measure, subject, reporter, kafka_partition, status, subject_is_region, region_types,
+               regions, period_start_utc, received_at, grains, grain_starts, grain_ends, pop_group_keys, pop_keys, pop_values, pop_present`)}
+      )
+      ARRAY JOIN grains AS grain, grain_starts AS period_start, grain_ends AS bucket_end
+    )
+    WHERE ${BUCKET_KEY_SQL} IN (${list(buckets)})
+  )
+  GROUP BY series, grain, period_start, gks, pks
+)
+GROUP BY series, grain, period_start`;
 }
 
 /**
@@ -400,8 +336,6 @@ async function sliceCells(client: ClickHouseClient, db: string, measure: string,
 
 /** Lists in a query stay well under ClickHouse's 50,000 AST elements (max_ast_elements). */
 const MAX_LISTED = 5000;
-/** Reports kept for the series step, in all buckets (a report counts once per bucket; ~1 kB each). */
-export const SERIES_REPORTS_KEPT = 100_000;
 /** Subject cells kept between recomputations, in all slices (~1 kB each). */
 export const SLICE_CELLS_KEPT = 200_000;
 /** Slices recomputed together: their subject cells are held in memory at once. */
@@ -467,6 +401,12 @@ export async function recompute(
     format: 'JSONEachRow',
     columns: ['measure', 'grain', 'period_start', 'version', 'computed_at'],
   });
+}
+
+/** Every slice that has series cells: all the rollups there are (to recompute after markers were lost). */
+export async function allSlices(client: ClickHouseClient, db: string): Promise<Slice[]> {
+  const rs = await client.query({ query: `SELECT DISTINCT measure, grain, toString(period_start) AS start FROM ${db}.series_cells`, format: 'JSONEachRow' });
+  return (await rs.json<{ measure: string; grain: Slice['grain']; start: string }>()).map((r) => ({ measure: r.measure, grain: r.grain, periodStart: r.start }));
 }
 
 /** Every slice that holds a report of these subjects (after a Location or Organization changed). */

@@ -45,7 +45,9 @@ export function topicSpecs(t: Topics): TopicSpec[] {
     { topic: t.locations, numPartitions: 1, configEntries: compacted },
     { topic: t.organizations, numPartitions: 1, configEntries: compacted },
     // Keyed by slice: one partition owns each slice, so its recomputations run in order and the
-    // marker offset is a version that grows with the data the recomputation saw.
-    { topic: t.rollupSlices, numPartitions: REPORT_PARTITIONS, configEntries: [{ name: 'retention.ms', value: String(24 * 3600 * 1000) }] },
+    // marker offset is a version that grows with the data the recomputation saw. Kept a week: an
+    // aggregator group that leaves markers unread longer than that recomputes every slice when it
+    // starts again (services/aggregator/src/consumer.ts, recoverLostMarkers).
+    { topic: t.rollupSlices, numPartitions: REPORT_PARTITIONS, configEntries: [{ name: 'retention.ms', value: String(7 * 24 * 3600 * 1000) }] },
   ];
 }
