@@ -64,4 +64,20 @@ describe('region cells', () => {
     const rows = regionCells('m', [cell('F1', [['beds', 1, 1, 0]]), cell('F2', [['beds', 1, 1, 0]], { updated_at: '2021-01-01 12:00:00' })], (s) => chains.get(s), '1');
     assert.equal(rows.find((r) => r.region === 'US-NJ')!.updated_at, '2021-01-01 12:00:00');
   });
+
+  test('subjects listing populations differently are summed by population, not by position', () => {
+    const rows = regionCells(
+      'm',
+      [cell('F1', [['beds', 1, 1, 0], ['vents', 2, 1, 0]]), cell('F2', [['vents', 20, 1, 0]]), cell('F1b', [['vents', 200, 1, 0], ['beds', 100, 1, 0]])],
+      (s) => chains.get(s.replace('b', '')),
+      '1',
+    );
+    assert.equal(rows.length, 7);
+    assert.deepEqual(table(rows.filter((r) => r.region_type === 'state')), { 'state US-NJ beds': [101, 2, 0], 'state US-NJ vents': [222, 3, 0] });
+    assert.deepEqual(table(rows.filter((r) => r.region_type === 'county')), {
+      'county 34021 beds': [101, 2, 0],
+      'county 34021 vents': [202, 2, 0],
+      'county 34023 vents': [20, 1, 0],
+    });
+  });
 });

@@ -37,47 +37,105 @@ export interface RegionCell {
 
 const UNRESOLVED: Chain = { types: ['unresolved', 'all'], regions: ['unresolved', 'all'] };
 
+/** One region's sums in a slice, indexed by population id; `counted`: some subject reports it or reports it missing. */
+interface RegionSums {
+  grain: string;
+  period_start: string;
+  type: string;
+  region: string;
+  counted: boolean[];
+  periodEnd: string[];
+  updatedAt: string[];
+  value: number[];
+  reporting: number[];
+  missing: number[];
+}
+
 /**
  * The region cells of one slice from all its subject cells, stamped with the slice's version. A
  * population makes a cell in a region only where some subject there reports it or reports it
  * missing (zero entries, which subject cells carry for every population, make none).
  */
 export function regionCells(measure: string, cells: Iterable<RegionInput>, chainOf: (subject: string) => Chain | undefined, version: string): RegionCell[] {
-  const out = new Map<string, RegionCell>();
+  // Populations get ids and regions keep arrays by id: a slice has thousands of subjects, each
+  // summed into ~4 regions x 30 populations, and a string key per sum cost ~50 us a subject.
+  const ids = new Map<string, number>();
+  const populations: { groupCode: string; populationCode: string }[] = [];
+  // Subject cells mostly share one list of populations (subject-cells.ts), so the last is kept.
+  let layout: { groupCodes: string[]; populationCodes: string[]; ids: number[] } | undefined;
+  const idsOf = (c: RegionInput) => {
+    if (layout && sameStrings(layout.groupCodes, c.group_codes) && sameStrings(layout.populationCodes, c.population_codes)) return layout.ids;
+    const of = c.group_codes.map((groupCode, i) => {
+      const populationCode = c.population_codes[i]!;
+      const key = `${groupCode}\u001f${populationCode}`;
+      let id = ids.get(key);
+      if (id === undefined) {
+        ids.set(key, (id = populations.length));
+        populations.push({ groupCode, populationCode });
+      }
+      return id;
+    });
+    layout = { groupCodes: c.group_codes, populationCodes: c.population_codes, ids: of };
+    return of;
+  };
+  const regions = new Map<string, RegionSums>();
+  const regionOf = (c: RegionInput, type: string, region: string) => {
+    const key = `${c.grain}\u001f${c.period_start}\u001f${type}\u001f${region}`;
+    let r = regions.get(key);
+    if (!r) {
+      regions.set(key, (r = { grain: c.grain, period_start: c.period_start, type, region, counted: [], periodEnd: [], updatedAt: [], value: [], reporting: [], missing: [] }));
+    }
+    return r;
+  };
+
   for (const c of cells) {
     const facility = chainOf(c.subject);
     const chain = c.subject_is_region === 1 ? { types: c.own_types, regions: c.own_regions } : facility && facility.types.length > 0 ? facility : UNRESOLVED;
-    for (let i = 0; i < c.group_codes.length; i++) {
-      if (c.reporting[i]! + c.missing[i]! === 0) continue;
-      for (let r = 0; r < chain.types.length; r++) {
-        const key = `${c.grain}\u001f${c.period_start}\u001f${chain.types[r]}\u001f${chain.regions[r]}\u001f${c.group_codes[i]}\u001f${c.population_codes[i]}`;
-        let cell = out.get(key);
-        if (!cell) {
-          out.set(
-            key,
-            (cell = {
-              measure,
-              grain: c.grain,
-              period_start: c.period_start,
-              region_type: chain.types[r]!,
-              region: chain.regions[r]!,
-              group_code: c.group_codes[i]!,
-              population_code: c.population_codes[i]!,
-              period_end: c.period_end,
-              value: 0,
-              subjects_reporting: 0,
-              subjects_missing: 0,
-              updated_at: c.updated_at,
-              version,
-            }),
-          );
-        }
-        cell.value += c.vals[i]!;
-        cell.subjects_reporting += c.reporting[i]!;
-        cell.subjects_missing += c.missing[i]!;
-        if (c.updated_at > cell.updated_at) cell.updated_at = c.updated_at;
+    const of = idsOf(c);
+    const sums = chain.types.map((type, r) => regionOf(c, type, chain.regions[r]!));
+    for (let i = 0; i < of.length; i++) {
+      const reporting = c.reporting[i]!;
+      const missing = c.missing[i]!;
+      if (reporting + missing === 0) continue;
+      const id = of[i]!;
+      for (const r of sums) {
+        if (!r.counted[id]) {
+          r.counted[id] = true;
+          r.periodEnd[id] = c.period_end;
+          r.updatedAt[id] = c.updated_at;
+          r.value[id] = 0;
+          r.reporting[id] = 0;
+          r.missing[id] = 0;
+        } else if (c.updated_at > r.updatedAt[id]!) r.updatedAt[id] = c.updated_at;
+        r.value[id] = r.value[id]! + c.vals[i]!;
+        r.reporting[id] = r.reporting[id]! + reporting;
+        r.missing[id] = r.missing[id]! + missing;
       }
     }
   }
-  return [...out.values()];
+
+  const out: RegionCell[] = [];
+  for (const r of regions.values()) {
+    for (let id = 0; id < populations.length; id++) {
+      if (!r.counted[id]) continue;
+      out.push({
+        measure,
+        grain: r.grain,
+        period_start: r.period_start,
+        region_type: r.type,
+        region: r.region,
+        group_code: populations[id]!.groupCode,
+        population_code: populations[id]!.populationCode,
+        period_end: r.periodEnd[id]!,
+        value: r.value[id]!,
+        subjects_reporting: r.reporting[id]!,
+        subjects_missing: r.missing[id]!,
+        updated_at: r.updatedAt[id]!,
+        version,
+      });
+    }
+  }
+  return out;
 }
+
+const sameStrings = (a: string[], b: string[]) => a === b || (a.length === b.length && a.every((x, i) => x === b[i]));

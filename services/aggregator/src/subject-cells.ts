@@ -55,13 +55,26 @@ export interface SubjectCell {
   version: string;
 }
 
-interface SeriesValue {
-  rule: PopulationRule;
-  sum: number;
-  present: boolean;
-  latestAt: number;
-  latestValue: number;
+/** One series' values in one cell, indexed by code id: what `sum` and `latest` need. */
+interface SeriesValues {
+  seen: Uint8Array;
+  latest: Uint8Array;
+  present: Uint8Array;
+  sum: Float64Array;
+  latestAt: Float64Array;
+  latestValue: Float64Array;
 }
+
+const seriesValues = (n: number): SeriesValues => ({
+  seen: new Uint8Array(n),
+  latest: new Uint8Array(n),
+  present: new Uint8Array(n),
+  sum: new Float64Array(n),
+  latestAt: new Float64Array(n).fill(-1),
+  latestValue: new Float64Array(n),
+});
+
+const sameStrings = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /**
  * One cell per (bucket, subject) that has series cells, rewritten whole, with an entry for every
@@ -78,51 +91,95 @@ export function subjectCells(
   versionOf: (grain: string, periodStart: string) => string,
   populations: Iterable<readonly [string, string]> = [],
 ): SubjectCell[] {
-  const zeros = [...populations].map(([groupCode, populationCode]) => ({ groupCode, populationCode, latest: false }));
-  const cells = new Map<string, { first: SeriesCell; updatedAt: string; byReporter: Map<string, Map<string, SeriesValue>> }>();
+  // Every code a cell can list is known up front (the rules' and `populations`), so values are kept
+  // in arrays indexed by code id, ordered by key: this runs for thousands of cells per step, and
+  // building string keys per entry cost ~50 us a cell.
+  const byKey = new Map<string, { groupCode: string; populationCode: string }>();
+  const zeroKeys = new Set<string>();
+  for (const r of rules.values()) byKey.set(populationKey(r.groupCode, r.populationCode), { groupCode: r.groupCode, populationCode: r.populationCode });
+  for (const [groupCode, populationCode] of populations) {
+    const key = populationKey(groupCode, populationCode);
+    zeroKeys.add(key);
+    if (!byKey.has(key)) byKey.set(key, { groupCode, populationCode });
+  }
+  const codes = [...byKey].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, c]) => ({ ...c, key }));
+  const idOfKey = new Map(codes.map((c, id) => [c.key, id]));
+  const zero = codes.map((c) => zeroKeys.has(c.key));
+  const n = codes.length;
+
+  // A series row's entries as code ids (-1: a population the Measure does not, or no longer, define)
+  // and their rules' time aggregation; rows mostly share one layout, so the last one is kept.
+  let layout: { groupKeys: string[]; popKeys: string[]; ids: Int32Array; latest: Uint8Array } | undefined;
+  const layoutOf = (row: SeriesCell) => {
+    if (layout && sameStrings(layout.groupKeys, row.group_keys) && sameStrings(layout.popKeys, row.pop_keys)) return layout;
+    const ids = new Int32Array(row.group_keys.length).fill(-1);
+    const latest = new Uint8Array(row.group_keys.length);
+    for (let i = 0; i < ids.length; i++) {
+      const rule = rules.get(populationKey(row.group_keys[i]!, row.pop_keys[i]!));
+      if (!rule) continue;
+      ids[i] = idOfKey.get(populationKey(rule.groupCode, rule.populationCode))!;
+      latest[i] = rule.latest ? 1 : 0;
+    }
+    return (layout = { groupKeys: row.group_keys, popKeys: row.pop_keys, ids, latest });
+  };
+
+  const cells = new Map<string, { first: SeriesCell; updatedAt: string; byReporter: Map<string, SeriesValues> }>();
   for (const row of series) {
     const cellKey = `${row.grain} ${row.period_start} ${row.subject}`;
     let cell = cells.get(cellKey);
     if (!cell) cells.set(cellKey, (cell = { first: row, updatedAt: row.updated_at, byReporter: new Map() }));
     if (row.updated_at > cell.updatedAt) cell.updatedAt = row.updated_at;
-    let values = cell.byReporter.get(row.reporter);
-    if (!values) cell.byReporter.set(row.reporter, (values = new Map()));
-    for (let i = 0; i < row.group_keys.length; i++) {
-      const rule = rules.get(populationKey(row.group_keys[i]!, row.pop_keys[i]!));
-      if (!rule) continue; // a population the Measure does not (or no longer) define
-      const code = populationKey(rule.groupCode, rule.populationCode);
-      let v = values.get(code);
-      if (!v) values.set(code, (v = { rule, sum: 0, present: false, latestAt: -1, latestValue: 0 }));
+    let v = cell.byReporter.get(row.reporter);
+    if (!v) cell.byReporter.set(row.reporter, (v = seriesValues(n)));
+    const { ids, latest } = layoutOf(row);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      if (id < 0) continue;
+      // The first entry for a code decides its aggregation, as its rule.
+      if (v.seen[id] === 0) {
+        v.seen[id] = 1;
+        v.latest[id] = latest[i]!;
+      }
       if (row.presents[i] !== 1) continue;
-      v.present = true;
-      v.sum += row.sums[i]!;
+      v.present[id] = 1;
+      v.sum[id] = v.sum[id]! + row.sums[i]!;
       const at = row.latest_ats[i]!;
       const value = row.latest_values[i]!;
       // Ties (two reports of one series for the same instant) take the larger value, so the
       // result never depends on the order rows arrive in.
-      if (at > v.latestAt || (at === v.latestAt && value > v.latestValue)) {
-        v.latestAt = at;
-        v.latestValue = value;
+      if (at > v.latestAt[id]! || (at === v.latestAt[id] && value > v.latestValue[id]!)) {
+        v.latestAt[id] = at;
+        v.latestValue[id] = value;
       }
     }
   }
 
+  // Cells listing every code (the usual case) share their code arrays.
+  const allGroupCodes = codes.map((c) => c.groupCode);
+  const allPopulationCodes = codes.map((c) => c.populationCode);
   const out: SubjectCell[] = [];
+  const value = new Float64Array(n);
+  const reporting = new Int32Array(n);
+  const missing = new Int32Array(n);
+  const listed = new Uint8Array(n);
   for (const { first, updatedAt, byReporter } of cells.values()) {
-    const totals = new Map<string, { rule: PopulationRule; value: number; reporting: number; missing: number }>(
-      zeros.map((rule) => [populationKey(rule.groupCode, rule.populationCode), { rule, value: 0, reporting: 0, missing: 0 }]),
-    );
-    for (const values of byReporter.values()) {
-      for (const [code, v] of values) {
-        let t = totals.get(code);
-        if (!t) totals.set(code, (t = { rule: v.rule, value: 0, reporting: 0, missing: 0 }));
-        if (v.present) {
-          t.value += v.rule.latest ? v.latestValue : v.sum;
-          t.reporting++;
-        } else t.missing++;
+    value.fill(0);
+    reporting.fill(0);
+    missing.fill(0);
+    for (let id = 0; id < n; id++) listed[id] = zero[id] ? 1 : 0;
+    for (const v of byReporter.values()) {
+      for (let id = 0; id < n; id++) {
+        if (v.seen[id] === 0) continue;
+        listed[id] = 1;
+        if (v.present[id] === 1) {
+          value[id] = value[id]! + (v.latest[id] === 1 ? v.latestValue[id]! : v.sum[id]!);
+          reporting[id] = reporting[id]! + 1;
+        } else missing[id] = missing[id]! + 1;
       }
     }
-    const entries = [...totals].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, t]) => t);
+    const ids: number[] = [];
+    for (let id = 0; id < n; id++) if (listed[id] === 1) ids.push(id);
+    const all = ids.length === n;
     out.push({
       measure,
       grain: first.grain,
@@ -132,15 +189,14 @@ export function subjectCells(
       subject_is_region: first.subject_is_region,
       own_types: first.own_types,
       own_regions: first.own_regions,
-      group_codes: entries.map((t) => t.rule.groupCode),
-      population_codes: entries.map((t) => t.rule.populationCode),
-      vals: entries.map((t) => t.value),
-      reporting: entries.map((t) => t.reporting),
-      missing: entries.map((t) => t.missing),
+      group_codes: all ? allGroupCodes : ids.map((id) => codes[id]!.groupCode),
+      population_codes: all ? allPopulationCodes : ids.map((id) => codes[id]!.populationCode),
+      vals: ids.map((id) => value[id]!),
+      reporting: ids.map((id) => reporting[id]!),
+      missing: ids.map((id) => missing[id]!),
       updated_at: updatedAt,
       version: versionOf(first.grain, first.period_start),
     });
   }
   return out;
 }
-
