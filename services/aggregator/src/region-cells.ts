@@ -4,7 +4,7 @@
 // In TypeScript because 18.16 reread and re-sorted every subject cell of a slice for each
 // recomputation (~0.4 s a step under load), while the member that owns a slice's markers is the
 // only writer of its subject cells and can keep them (rollups.ts, owned-maps.ts).
-import type { SubjectCell } from './subject-cells.js';
+import { sameStrings, type SubjectCell } from './subject-cells.js';
 
 /** The subject-cell columns the region step needs (a cached cell keeps only these). */
 export type RegionInput = Pick<
@@ -137,5 +137,3 @@ export function regionCells(measure: string, cells: Iterable<RegionInput>, chain
   }
   return out;
 }
-
-const sameStrings = (a: string[], b: string[]) => a === b || (a.length === b.length && a.every((x, i) => x === b[i]));

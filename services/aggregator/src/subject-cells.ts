@@ -74,7 +74,8 @@ const seriesValues = (n: number): SeriesValues => ({
   latestValue: new Float64Array(n),
 });
 
-const sameStrings = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+/** Two lists of codes are equal (cells and series rows mostly share one layout, checked this way before reusing it). */
+export const sameStrings = (a: string[], b: string[]) => a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
 
 /**
  * One cell per (bucket, subject) that has series cells, rewritten whole, with an entry for every
