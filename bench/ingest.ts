@@ -11,7 +11,7 @@ import { postReports, putResource } from '../test/simulator/post.js';
 import { isolation } from '../test/helpers/stack.js';
 import { serviceEnv, startIngest } from '../test/helpers/services.js';
 import { COMPRESSION as PRODUCER_CODEC } from '@sitrep/ingest/publish';
-import { benchStack, cpuMeter, deleteTopics, fmt, loadAverage, percentile } from './common.js';
+import { benchStack, cpuMeter, deleteTopics, fmt, listeningPid, loadAverage, percentile } from './common.js';
 import { publishedRecord } from '../test/simulator/records.js';
 
 // --ingest-node-options "--cpu-prof --cpu-prof-dir=/tmp/prof": node flags for the ingest child (profiling, GC tuning).
@@ -44,7 +44,7 @@ try {
   const ingest = await startIngest({ ...serviceEnv(iso), LOG_LEVEL: 'warn' }, { nodeArgs: a['ingest-node-options']?.split(' ').filter(Boolean) });
   if ((await putResource(ingest.url, measure as never)) !== 201) throw new Error('Measure not accepted');
   await postReports(ingest.url, reports.slice(0, 500), { concurrency: clients }); // warm-up (updates afterwards are still real publishes)
-  const broker = stack.pids()[0];
+  const broker = stack.pids()[0] ?? listeningPid(Number(stack.kafkaBrokers[0]!.split(':').pop()));
   const perReport = (ms: number | undefined) => (ms === undefined ? '?' : fmt((ms * 1000) / N, 0));
   const meter = cpuMeter([ingest.process.pid, broker, process.pid]);
   const t0 = performance.now();
