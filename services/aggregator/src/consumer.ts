@@ -4,8 +4,9 @@
 // so a crash redoes work but never skips it; redone work is harmless because every write is
 // versioned and every recomputation is derived (see writer.ts and rollups.ts).
 import type { Admin, Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import pLimit from 'p-limit';
 import type { Logger } from '@sitrep/shared/log';
-import type { Topics } from '@sitrep/shared/contracts/topics';
+import { REPORT_PARTITIONS, type Topics } from '@sitrep/shared/contracts/topics';
 import { DLQ_HEADERS } from '@sitrep/shared/contracts/records';
 import { transform, type Row, type Table } from './transform.js';
 import type { Writer } from './writer.js';
@@ -62,6 +63,8 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
   });
   const producer: Producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const maxInvalid = o.maxInvalidInARow ?? 1000;
+  // ClickHouse-bound: on two cores, more recomputations at once only made each slower.
+  const sliceLimit = pLimit(2);
   let invalidInARow = 0;
   let running = false;
 
@@ -111,7 +114,7 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
    * Organizations, every slice of every facility they name, before and after the change (region
    * cells only); for a Measure, every slice of it, all subjects.
    */
-  async function affectedSlices(rows: Map<Table, Row[]>, write: () => Promise<void>, partition: number, lastOffset: string): Promise<Mark[]> {
+  async function affectedSlices(rows: Map<Table, Row[]>, write: () => Promise<void>, versions: Map<number, string>): Promise<Mark[]> {
     const { client, db } = o.writer;
     const locationIds = (rows.get('locations') ?? []).map((r) => r.location_id as string);
     const orgIds = (rows.get('organizations') ?? []).map((r) => r.org_id as string);
@@ -121,7 +124,7 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
     const reports = rows.get('reports') ?? [];
     for (const some of chunks(reports)) {
       const started = performance.now();
-      await client.command({ query: seriesCellsSql(db, partition, lastOffset, some) });
+      await client.command({ query: seriesCellsSql(db, versions, some) });
       o.metrics.recomputeDuration.observe({ level: 'series' }, performance.now() - started);
     }
     const marks: Mark[] = reports.flatMap((r) => slicesOfReport(r).map((slice) => ({ slice, subjects: [r.subject as string] })));
@@ -178,8 +181,36 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
         list.push(result.row);
       }
     }
+    await writeTogether({ topic, partition, rows, lastOffset, keepTrying });
+  }
+
+  // One fetch serves every partition, and their batches are handled at the same time: the steps
+  // that begin together are written together, one INSERT per table and one series statement for
+  // all, because each statement has a fixed cost in ClickHouse and each INSERT makes a part to merge.
+  let gathering: { parts: Part[]; done: Promise<void> } | undefined;
+  function writeTogether(part: Part): Promise<void> {
+    if (!gathering) {
+      const parts: Part[] = [];
+      gathering = {
+        parts,
+        done: new Promise((resolve) => setTimeout(resolve, GATHER_MS)).then(() => {
+          gathering = undefined;
+          return writeParts(parts);
+        }),
+      };
+    }
+    gathering.parts.push(part);
+    return gathering.done;
+  }
+
+  async function writeParts(parts: Part[]) {
+    const rows = new Map<Table, Row[]>();
+    for (const part of parts) for (const [table, list] of part.rows) rows.set(table, [...(rows.get(table) ?? []), ...list]);
+    const versions = new Map(parts.filter((p) => p.topic === o.topics.measureReports).map((p) => [p.partition, p.lastOffset]));
+    // Worth retrying while any of the batches is still this member's (writing the others' again is harmless).
+    const keepTrying = async () => (await Promise.all(parts.map((p) => p.keepTrying()))).some(Boolean);
     const write = () => o.writer.write(rows, keepTrying);
-    const marks = await o.writer.retrying('mark', () => affectedSlices(rows, write, partition, lastOffset), keepTrying);
+    const marks = await o.writer.retrying('mark', () => affectedSlices(rows, write, versions), keepTrying);
     await markSlices(marks);
   }
 
@@ -219,8 +250,9 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
       });
       await consumer.run({
         eachBatchAutoResolve: false,
-        // Slice recomputations (ClickHouse-bound) then overlap with writing reports.
-        partitionsConsumedConcurrently: 2,
+        // Every partition at once, so that report batches are written together (writeTogether);
+        // slice recomputations are held to two at a time (sliceLimit).
+        partitionsConsumedConcurrently: CONCURRENT_PARTITIONS,
         autoCommit: true,
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
           const keepTrying = async () => {
@@ -236,7 +268,7 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
             // Ticks at half the interval: kafkajs sends a heartbeat only once the interval has passed.
             await withHeartbeats(heartbeat, heartbeatMs / 2, (check) =>
               batch.topic === o.topics.rollupSlices
-                ? recomputeSlices(batch.topic, batch.partition, messages, check, keepTrying)
+                ? sliceLimit(() => recomputeSlices(batch.topic, batch.partition, messages, check, keepTrying))
                 : writeRecords(batch.topic, batch.partition, messages, last, keepTrying),
             );
             o.metrics.batchSize.observe(messages.length);
@@ -256,6 +288,21 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
     },
   };
 }
+
+/** One step of a batch of records, waiting to be written with the steps that began with it. */
+interface Part {
+  topic: string;
+  partition: number;
+  rows: Map<Table, Row[]>;
+  lastOffset: string;
+  keepTrying: () => Promise<boolean>;
+}
+
+/** How long a step waits for the steps of other partitions to join it (they begin within a tick or two). */
+const GATHER_MS = 5;
+
+/** Partitions handled at once: the reports' and the markers' (REPORT_PARTITIONS each) and the three reference topics'. */
+const CONCURRENT_PARTITIONS = 2 * REPORT_PARTITIONS + 3;
 
 /**
  * Records handled per step at most (a write and its series cells, or a slice recomputation): what

@@ -100,19 +100,21 @@ const BUCKET_KEY_SQL = "concat(grain, ' ', toString(period_start))";
 const list = (values: Iterable<string>) => [...new Set(values)].map(sqlString).join(', ');
 
 /**
- * INSERT ... SELECT that recomputes the series cells (sitrep.series_cells) touched by one batch of
- * report rows from one Kafka partition, stamped with the batch's last offset. Each cell is derived
- * from the latest versions of its series' reports on that partition in its bucket: per population,
- * the `sum` of the present values and the value of the latest period that has one; `error` reports
- * contribute nothing. Every bucket in the batch is recomputed for every subject in it (a superset of
- * what changed, which is harmless: a recomputation is derived).
+ * INSERT ... SELECT that recomputes the series cells (sitrep.series_cells) touched by batches of
+ * report rows from some Kafka partitions, each partition's cells stamped with the last offset of its
+ * batch (`versions`), which must be in ClickHouse already. Each cell is derived from the latest
+ * versions of its series' reports on its partition in its bucket: per population, the `sum` of the
+ * present values and the value of the latest period that has one; `error` reports contribute
+ * nothing. Every bucket in the batches is recomputed for every subject in them, on every partition
+ * among them (a superset of what changed, which is harmless: a recomputation is derived, and every
+ * report up to each partition's stamp is written).
  *
  * Reports are combined population-array-wise (-ForEach) per population layout, because grouping one
  * row per population costs several times more; a series whose reports differ in layout gets one
  * entry per layout in the cell's arrays, which the subject step (subject-cells.ts) combines by the
  * same rules it uses across partitions.
  */
-export function seriesCellsSql(db: string, partition: number, version: string, reports: Record<string, unknown>[]): string {
+export function seriesCellsSql(db: string, versions: Map<number, string>, reports: Record<string, unknown>[]): string {
   const buckets = new Set<string>();
   let lo = Infinity;
   let hi = -Infinity;
@@ -129,19 +131,22 @@ export function seriesCellsSql(db: string, partition: number, version: string, r
   // NOTE: only identity columns may be filtered before the latest versions are taken: partition,
   // measure, subject and period_start_utc are all part of a report's identity. Local dates lie
   // within 14 hours of period_start_utc, so the UTC window is widened by a day on each side.
-  const reportsWhere = `kafka_partition = ${Number(partition)} AND measure IN (${list(reports.map((r) => r.measure as string))})
+  const partitions = [...new Set(reports.map((r) => Number(r.kafka_partition)))];
+  // Each partition's cells are stamped with the last offset of its batch.
+  const version = `arrayElement([${partitions.map((p) => `toUInt64(${BigInt(versions.get(p)!).toString()})`).join(', ')}], indexOf([${partitions.join(', ')}], kafka_partition))`;
+  const reportsWhere = `kafka_partition IN (${partitions.join(', ')}) AND measure IN (${list(reports.map((r) => r.measure as string))})
           AND subject IN (${list(reports.map((r) => r.subject as string))})
           AND period_start_utc >= toDateTime('${chTime(lo - DAY_MS)}', 'UTC') AND period_start_utc < toDateTime('${chTime(hi + DAY_MS)}', 'UTC')`;
   return `INSERT INTO ${db}.series_cells
   (measure, grain, period_start, subject, reporter, kafka_partition, period_end, subject_is_region, own_types, own_regions,
    group_keys, pop_keys, sums, presents, latest_values, latest_ats, updated_at, version)
-SELECT any(measure), grain, period_start, any(subject), any(reporter), any(kafka_partition), any(bucket_end), any(subject_is_region),
+SELECT any(measure), grain, period_start, any(subject), any(reporter), kafka_partition, any(bucket_end), any(subject_is_region),
        any(own_types), any(own_regions), groupArrayArray(gks), groupArrayArray(pks), groupArrayArray(ss), groupArrayArray(prs),
-       groupArrayArray(lvs), groupArrayArray(las), max(upd), toUInt64(${BigInt(version).toString()})
+       groupArrayArray(lvs), groupArrayArray(las), max(upd), ${version}
 FROM
 (
-  SELECT series, grain, period_start, gks, pks, any(measure) AS measure, any(subject) AS subject, any(reporter) AS reporter,
-         any(kafka_partition) AS kafka_partition, any(bucket_end) AS bucket_end, any(subject_is_region) AS subject_is_region,
+  SELECT series, kafka_partition, grain, period_start, gks, pks, any(measure) AS measure, any(subject) AS subject, any(reporter) AS reporter,
+         any(bucket_end) AS bucket_end, any(subject_is_region) AS subject_is_region,
          any(own_types) AS own_types, any(own_regions) AS own_regions,
          sumForEach(vs) AS ss, maxForEach(ps) AS prs, argMaxForEach(vs, ts) AS lvs, maxForEach(ts) AS las, max(received_at) AS upd
   FROM
@@ -166,9 +171,9 @@ FROM
     )
     WHERE ${BUCKET_KEY_SQL} IN (${list(buckets)})
   )
-  GROUP BY series, grain, period_start, gks, pks
+  GROUP BY series, kafka_partition, grain, period_start, gks, pks
 )
-GROUP BY series, grain, period_start`;
+GROUP BY series, kafka_partition, grain, period_start`;
 }
 
 /**
