@@ -4,7 +4,6 @@
 // so a crash redoes work but never skips it; redone work is harmless because every write is
 // versioned and every recomputation is derived (see writer.ts and rollups.ts).
 import type { Admin, Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import pLimit from 'p-limit';
 import type { Logger } from '@sitrep/shared/log';
 import { REPORT_PARTITIONS, type Topics } from '@sitrep/shared/contracts/topics';
 import { DLQ_HEADERS } from '@sitrep/shared/contracts/records';
@@ -63,8 +62,6 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
   });
   const producer: Producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const maxInvalid = o.maxInvalidInARow ?? 1000;
-  // ClickHouse-bound: on two cores, more recomputations at once only made each slower.
-  const sliceLimit = pLimit(2);
   let invalidInARow = 0;
   let running = false;
 
@@ -151,7 +148,14 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
       if (!slice) await deadLetter(topic, partition, m, 'decode', 'not a rollup slice key');
       else marks.push({ slice, subjects: parseMarkValue(m.value), version: m.offset });
     }
-    const due = mergeMarks(marks);
+    await recomputeTogether({ marks, check, keepTrying });
+  }
+
+  // Markers of several partitions that arrive together are recomputed in one pass: a pass costs a
+  // few statements whatever it holds, and a day's, week's and month's slices name the same subjects.
+  const recomputeTogether = gathered<SliceStep>(async (steps) => {
+    const due = mergeMarks(steps.flatMap((s) => s.marks));
+    const check = () => steps.forEach((s) => s.check());
     const started = performance.now();
     await o.writer.retrying(
       'recompute',
@@ -161,10 +165,10 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
           sliceCells.clear();
           throw err;
         }),
-      keepTrying,
+      stillMine(steps),
     );
     o.metrics.recomputeDuration.observe({ level: 'slices' }, performance.now() - started);
-  }
+  });
 
   /** Writes some reports or reference records, recomputes what they touch, and marks the slices to recompute. */
   async function writeRecords(topic: string, partition: number, messages: KafkaMessage[], lastOffset: string, keepTrying: () => Promise<boolean>) {
@@ -187,32 +191,15 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
   // One fetch serves every partition, and their batches are handled at the same time: the steps
   // that begin together are written together, one INSERT per table and one series statement for
   // all, because each statement has a fixed cost in ClickHouse and each INSERT makes a part to merge.
-  let gathering: { parts: Part[]; done: Promise<void> } | undefined;
-  function writeTogether(part: Part): Promise<void> {
-    if (!gathering) {
-      const parts: Part[] = [];
-      gathering = {
-        parts,
-        done: new Promise((resolve) => setTimeout(resolve, GATHER_MS)).then(() => {
-          gathering = undefined;
-          return writeParts(parts);
-        }),
-      };
-    }
-    gathering.parts.push(part);
-    return gathering.done;
-  }
-
-  async function writeParts(parts: Part[]) {
+  const writeTogether = gathered<RecordStep>(async (steps) => {
     const rows = new Map<Table, Row[]>();
-    for (const part of parts) for (const [table, list] of part.rows) rows.set(table, [...(rows.get(table) ?? []), ...list]);
-    const versions = new Map(parts.filter((p) => p.topic === o.topics.measureReports).map((p) => [p.partition, p.lastOffset]));
-    // Worth retrying while any of the batches is still this member's (writing the others' again is harmless).
-    const keepTrying = async () => (await Promise.all(parts.map((p) => p.keepTrying()))).some(Boolean);
+    for (const step of steps) for (const [table, list] of step.rows) rows.set(table, [...(rows.get(table) ?? []), ...list]);
+    const versions = new Map(steps.filter((s) => s.topic === o.topics.measureReports).map((s) => [s.partition, s.lastOffset]));
+    const keepTrying = stillMine(steps);
     const write = () => o.writer.write(rows, keepTrying);
     const marks = await o.writer.retrying('mark', () => affectedSlices(rows, write, versions), keepTrying);
     await markSlices(marks);
-  }
+  });
 
   /**
    * Slice markers are kept for a limited time (topics.ts). If this group left some unread until
@@ -250,8 +237,7 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
       });
       await consumer.run({
         eachBatchAutoResolve: false,
-        // Every partition at once, so that report batches are written together (writeTogether);
-        // slice recomputations are held to two at a time (sliceLimit).
+        // Every partition at once, so that the steps of one fetch are gathered (writeTogether, recomputeTogether).
         partitionsConsumedConcurrently: CONCURRENT_PARTITIONS,
         autoCommit: true,
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
@@ -268,7 +254,7 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
             // Ticks at half the interval: kafkajs sends a heartbeat only once the interval has passed.
             await withHeartbeats(heartbeat, heartbeatMs / 2, (check) =>
               batch.topic === o.topics.rollupSlices
-                ? sliceLimit(() => recomputeSlices(batch.topic, batch.partition, messages, check, keepTrying))
+                ? recomputeSlices(batch.topic, batch.partition, messages, check, keepTrying)
                 : writeRecords(batch.topic, batch.partition, messages, last, keepTrying),
             );
             o.metrics.batchSize.observe(messages.length);
@@ -290,7 +276,7 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
 }
 
 /** One step of a batch of records, waiting to be written with the steps that began with it. */
-interface Part {
+interface RecordStep {
   topic: string;
   partition: number;
   rows: Map<Table, Row[]>;
@@ -298,8 +284,38 @@ interface Part {
   keepTrying: () => Promise<boolean>;
 }
 
+/** One step of a batch of slice markers, waiting to be recomputed with the steps that began with it. */
+interface SliceStep {
+  marks: (Mark & { version: string })[];
+  /** Throws once this step's partition may no longer be this member's. */
+  check: () => void;
+  keepTrying: () => Promise<boolean>;
+}
+
+/** A write worth retrying while any of the steps is still this member's (redoing the others' is harmless). */
+const stillMine = (steps: { keepTrying: () => Promise<boolean> }[]) => async () => (await Promise.all(steps.map((s) => s.keepTrying()))).some(Boolean);
+
 /** How long a step waits for the steps of other partitions to join it (they begin within a tick or two). */
 const GATHER_MS = 5;
+
+/** Calls that begin within GATHER_MS of the first share one call of `flush` with all their items, and its outcome. */
+export function gathered<T>(flush: (items: T[]) => Promise<void>): (item: T) => Promise<void> {
+  let open: { items: T[]; done: Promise<void> } | undefined;
+  return (item) => {
+    if (!open) {
+      const items: T[] = [];
+      open = {
+        items,
+        done: new Promise((resolve) => setTimeout(resolve, GATHER_MS)).then(() => {
+          open = undefined;
+          return flush(items);
+        }),
+      };
+    }
+    open.items.push(item);
+    return open.done;
+  };
+}
 
 /** Partitions handled at once: the reports' and the markers' (REPORT_PARTITIONS each) and the three reference topics'. */
 const CONCURRENT_PARTITIONS = 2 * REPORT_PARTITIONS + 3;
