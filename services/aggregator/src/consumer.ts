@@ -322,7 +322,8 @@ const CONCURRENT_PARTITIONS = 2 * REPORT_PARTITIONS + 3;
 
 /**
  * Records handled per step at most (a write and its series cells, or a slice recomputation): what
- * a step holds in memory and how long it runs are bounded by this, not by the size of a fetch.
+ * a step holds in memory and how long it runs are bounded by this, not by the size of a fetch (the
+ * steps gathered from one fetch hold at most CONCURRENT_PARTITIONS times this: ~12,000 reports).
  */
 const MAX_RECORDS_PER_STEP = 2000;
 
