@@ -454,6 +454,11 @@ describe('line ends, BOM and quoting', () => {
     assert.deepEqual(out.reports.map((x) => x.lines), [[2], [5]]);
   });
 
+  test('a BOM followed by empty lines: the header is on the line after them', () => {
+    const out = convert('\ufeff\r\n\nsubject,period,"numTotBeds",bogus\r\nA,2020-05-29,1,\r\n', { measure: CDC });
+    assert.deepEqual(errorsOf(out), [[3, 'bogus', 'code-invalid']]);
+  });
+
   test('lone CR and mixed line ends', () => {
     const out = convert('subject,period,numTotBeds\rA,2020-05-29,1\nB,2020-05-29,2\r\nC,2020-05-29,x\r', { measure: CDC });
     assert.deepEqual(errorsOf(out), [[4, 'numTotBeds', 'value']]);

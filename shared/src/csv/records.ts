@@ -30,7 +30,8 @@ const LF = 0x0a;
 export function readRecords(input: Buffer, onRecord: (r: CsvRecord) => void): CsvSyntaxError | undefined {
   // Line bookkeeping: `pos` is a byte offset whose line number is `line`. Both only move forward,
   // so the whole file is scanned once.
-  let pos = 0;
+  // Past a BOM: startOfNext() would stop at it and miss the empty lines after it.
+  let pos = hasBom(input) ? 3 : 0;
   let line = 1;
   const advanceTo = (end: number) => {
     for (let i = pos; i < end; i++) {
@@ -68,4 +69,8 @@ export function readRecords(input: Buffer, onRecord: (r: CsvRecord) => void): Cs
     if (!(err instanceof CsvError)) throw err;
     return { line: startOfNext(), code: err.code, message: err.message.replace(/ at line \d+/, '') };
   }
+}
+
+function hasBom(input: Buffer): boolean {
+  return input.length >= 3 && input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf;
 }
