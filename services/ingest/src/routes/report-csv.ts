@@ -3,7 +3,9 @@
 //
 // One request:
 //   Measure registered? (404) -> media type (415) -> body (413) -> parameters (400)
-//   -> convertReportCsv (pure, shared/src/csv) -> Acceptor.accept() per report -> answer
+//   -> readReportCsv (pure, shared/src/csv: every row read and checked, reports not built yet)
+//   -> per report, at most maxInFlight at once: build -> Acceptor.accept() -> drop it
+//   -> answer (a report that was not stored is built again to describe it)
 //
 // - Input: a `text/csv` body with the other parameters in the query string, or FHIR JSON: a
 //   `Parameters` resource (input as a Binary resource or a valueAttachment, base64), or the Binary
@@ -33,7 +35,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, Measure, MeasureReport, OperationOutcome, OperationOutcomeIssue, Reference } from 'fhir/r4.js';
 import { DependencyUnavailableError, OperationOutcomeError } from '@sitrep/shared/errors';
 import { issue, outcome, type Issue } from '@sitrep/shared/fhir/outcome';
-import { convertReportCsv, type CsvRowError, type ReportCsvParams } from '@sitrep/shared/csv/report-csv';
+import { readReportCsv, type CsvRowError, type PendingReport, type ReportCsvParams } from '@sitrep/shared/csv/report-csv';
 import { readRecords } from '@sitrep/shared/csv/records';
 import { isOffset, parseReferenceParameter } from '@sitrep/shared/csv/values';
 import type { Logger } from '@sitrep/shared/log';
@@ -82,11 +84,6 @@ type Outcome =
   | { kind: 'failed'; status: number; outcome: OperationOutcome }
   | { kind: 'unavailable'; outcome: OperationOutcome };
 
-interface Converted {
-  report: MeasureReport;
-  lines: number[];
-}
-
 export function reportCsvRoutes(d: ReportCsvRouteDeps): Router {
   const router = Router();
   const body = raw({ type: () => true, limit: d.maxBodyBytes });
@@ -116,10 +113,10 @@ export function reportCsvRoutes(d: ReportCsvRouteDeps): Router {
     const inputs = mediaType(req) === CSV_TYPE ? csvBody(req) : jsonBody(req);
     const { params, subjectReference } = resolveParameters(inputs, measure, d.catalog, ctx);
 
-    const converted = convertReportCsv(inputs.csv, params);
-    if (subjectReference) linkSubject(converted.reports, params.subject!, subjectReference);
+    const converted = readReportCsv(inputs.csv, params);
+    const reports = subjectReference ? converted.reports.map((p) => linkSubject(p, params.subject!, subjectReference)) : converted.reports;
     const rowErrors = converted.errors;
-    if (converted.reports.length === 0) {
+    if (reports.length === 0) {
       // Nothing to store. 400 when the request as a whole is unusable, 422 when its rows are.
       const status = unusable(inputs.csv, rowErrors) ? 400 : 422;
       d.log.info({ requestId: ctx.requestId, measure: measureId, status, errors: rowErrors.length, ms: Math.round(performance.now() - started) }, 'report_csv');
@@ -127,7 +124,7 @@ export function reportCsvRoutes(d: ReportCsvRouteDeps): Router {
       throw new OperationOutcomeError(status, outcome([...summary, ...listed(rowErrors)]));
     }
 
-    const results = await acceptAll(d.acceptor, converted.reports, ctx, maxInFlight, d.log);
+    const results = await acceptAll(d.acceptor, reports, ctx, maxInFlight, d.log);
     const stored = results.filter((r): r is Extract<Outcome, { kind: 'ok' }> => r.kind === 'ok');
     const unavailable = results.some((r) => r.kind === 'unavailable');
     const ms = Math.round(performance.now() - started);
@@ -141,7 +138,7 @@ export function reportCsvRoutes(d: ReportCsvRouteDeps): Router {
       if (unavailable) throw new DependencyUnavailableError('kafka', 'Kafka unavailable: no report of the CSV was stored');
       const bug = results.find((r) => r.kind === 'failed' && r.status === 500);
       if (bug) throw new Error(`every report of the CSV failed; the first with an internal error (request id ${ctx.requestId})`);
-      const rejected = results.flatMap((r, i) => (r.kind === 'failed' ? rejectionIssues(converted.reports[i]!, r.status, r.outcome) : []));
+      const rejected = results.flatMap((r, i) => (r.kind === 'failed' ? rejectionIssues(reports[i]!, r.status, r.outcome) : []));
       throw OperationOutcomeError.of(422, [summaryIssue(results.length, results, rowErrors), ...listed(rowErrors), ...rejected]);
     }
 
@@ -149,7 +146,7 @@ export function reportCsvRoutes(d: ReportCsvRouteDeps): Router {
     // Reports are included only when asked for: prefer() defaults to representation, which for a
     // file of 20,000 rows would echo 20,000 reports.
     const representation = /return\s*=\s*"?representation/.test(String(req.headers.prefer ?? ''));
-    const entries = results.map((r, i) => responseEntry(r, converted.reports[i]!, base, representation));
+    const entries = results.map((r, i) => responseEntry(r, reports[i]!, base, representation));
     const final = outcome([summaryIssue(results.length, results, rowErrors), ...listed(rowErrors)]);
     if (unavailable) {
       res.setHeader('Retry-After', retryAfter);
@@ -393,13 +390,18 @@ function resolveParameters(inputs: Inputs, measure: Measure, catalog: Catalog, c
 }
 
 /** Reports about the Location the subject parameter named keep the reference next to its identifier. */
-function linkSubject(reports: Converted[], identifier: string, reference: string): void {
+function linkSubject(pending: PendingReport, identifier: string, reference: string): PendingReport {
   const bar = identifier.indexOf('|');
   const [system, value] = [identifier.slice(0, bar), identifier.slice(bar + 1)];
-  for (const { report } of reports) {
-    const id = report.subject?.identifier;
-    if (id && (id.system ?? '') === system && id.value === value && !report.subject!.reference) report.subject = { reference, ...report.subject };
-  }
+  return {
+    lines: pending.lines,
+    build: () => {
+      const report = pending.build();
+      const id = report.subject?.identifier;
+      if (id && (id.system ?? '') === system && id.value === value && !report.subject!.reference) report.subject = { reference, ...report.subject };
+      return report;
+    },
+  };
 }
 
 // ---------------------------------------------------------------- conversion results
@@ -448,10 +450,10 @@ function summaryIssue(reports: number, results: Outcome[], errors: CsvRowError[]
 }
 
 /** A report the Acceptor refused, as issues of the one OperationOutcome of a 422. */
-function rejectionIssues(c: Converted, status: number, oo: OperationOutcome): Issue[] {
+function rejectionIssues(c: PendingReport, status: number, oo: OperationOutcome): Issue[] {
   const first = c.lines[0]!;
   return [
-    withLine(issue('processing', `the report from ${linesText(c.lines)} was converted but not stored (${statusLine(status)}): ${describe(c.report)}`, linesText(c.lines)), first),
+    withLine(issue('processing', `the report from ${linesText(c.lines)} was converted but not stored (${statusLine(status)}): ${describe(c.build())}`, linesText(c.lines)), first),
     ...oo.issue.map((i) => withLine(i, first)),
   ];
 }
@@ -468,8 +470,11 @@ function describe(r: MeasureReport): string {
  * requests; an unbounded queue would let late reports time out waiting behind early ones).
  * After the first Kafka failure the remaining reports are not attempted: they would fail the same
  * way after a publish timeout each.
+ * Each report is built just before it is accepted and is not kept: accept() validates and encodes
+ * it before it returns and then holds only the record's bytes while Kafka is waited on, so the
+ * reports of a file never all exist at once (see readReportCsv).
  */
-async function acceptAll(acceptor: Acceptor, reports: Converted[], ctx: AcceptContext, maxInFlight: number, log: Logger): Promise<Outcome[]> {
+async function acceptAll(acceptor: Acceptor, reports: PendingReport[], ctx: AcceptContext, maxInFlight: number, log: Logger): Promise<Outcome[]> {
   const results: Outcome[] = new Array(reports.length);
   let inFlight = 0;
   let kafkaDown = false;
@@ -492,8 +497,9 @@ async function acceptAll(acceptor: Acceptor, reports: Converted[], ctx: AcceptCo
       continue;
     }
     inFlight++;
+    const report = reports[i]!.build();
     // Called in report order; Acceptor serializes publishes per id in call order.
-    acceptor.accept('MeasureReport', reports[i]!.report, ctx).then(
+    acceptor.accept('MeasureReport', report, ctx).then(
       (accepted) => {
         results[i] = { kind: 'ok', accepted };
         settle();
@@ -521,21 +527,22 @@ function statusLine(status: number): string {
   return `${status} ${STATUS_CODES[status] ?? ''}`.trim();
 }
 
-function responseEntry(r: Outcome, c: Converted, base: string, representation: boolean): BundleEntry {
+function responseEntry(r: Outcome, c: PendingReport, base: string, representation: boolean): BundleEntry {
   const where = linesText(c.lines);
   if (r.kind !== 'ok') {
     const status = r.kind === 'unavailable' ? 503 : r.status;
     const first = c.lines[0]!;
+    const report = c.build();
     const entry: BundleEntry = {
       response: {
         status: statusLine(status),
         outcome: outcome([
-          withLine(issue('processing', `the report from ${where} was not stored: ${describe(c.report)}`, where), first),
+          withLine(issue('processing', `the report from ${where} was not stored: ${describe(report)}`, where), first),
           ...r.outcome.issue.map((i: OperationOutcomeIssue) => withLine(i, first)),
         ]),
       },
     };
-    if (representation) entry.resource = c.report;
+    if (representation) entry.resource = report;
     return entry;
   }
   const a = r.accepted;
@@ -550,7 +557,7 @@ function responseEntry(r: Outcome, c: Converted, base: string, representation: b
       outcome: outcome([withLine(issue('informational', `${a.created ? 'created' : 'updated'} from ${where}`, where, 'information'), c.lines[0]!), ...a.warnings]),
     },
   };
-  if (representation) entry.resource = withMeta(storedResource(c.report, a.id), a) as unknown as BundleEntry['resource'];
+  if (representation) entry.resource = withMeta(storedResource(c.build(), a.id), a) as unknown as BundleEntry['resource'];
   return entry;
 }
 
