@@ -71,6 +71,7 @@ type SingleName = (typeof SINGLE)[number];
 const GENERAL = new Set(['_format', '_pretty']);
 const REPORTER_TYPES = new Set(['Organization', 'Location', 'Practitioner', 'PractitionerRole']);
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const COMMA = Buffer.from(',');
 
 /** The operation's inputs, from wherever they came. */
 interface Inputs {
@@ -124,7 +125,18 @@ export function reportCsvRoutes(d: ReportCsvRouteDeps): Router {
       throw new OperationOutcomeError(status, outcome([...summary, ...listed(rowErrors)]));
     }
 
-    const results = await acceptAll(d.acceptor, reports, ctx, maxInFlight, d.log);
+    const base = baseUrl(req, d.publicBaseUrl);
+    // Reports are included only when asked for: prefer() defaults to representation, which for a
+    // file of 20,000 rows would echo 20,000 reports.
+    const representation = /return\s*=\s*"?representation/.test(String(req.headers.prefer ?? ''));
+    // Each entry of the answer is encoded as soon as its report settled, while later reports wait
+    // for Kafka, rather than all of them after the last one (~10 % of the request's time for
+    // 20,000 rows, with Kafka idle): at the end the entries are only copied into one Buffer.
+    // Wasted only when nothing is stored (422, 503).
+    const entries: Buffer[] = new Array(reports.length);
+    const results = await acceptAll(d.acceptor, reports, ctx, maxInFlight, d.log, (i, r) => {
+      entries[i] = Buffer.from(JSON.stringify(responseEntry(r, reports[i]!, base, representation)));
+    });
     const stored = results.filter((r): r is Extract<Outcome, { kind: 'ok' }> => r.kind === 'ok');
     const unavailable = results.some((r) => r.kind === 'unavailable');
     const ms = Math.round(performance.now() - started);
@@ -142,11 +154,6 @@ export function reportCsvRoutes(d: ReportCsvRouteDeps): Router {
       throw OperationOutcomeError.of(422, [summaryIssue(results.length, results, rowErrors), ...listed(rowErrors), ...rejected]);
     }
 
-    const base = baseUrl(req, d.publicBaseUrl);
-    // Reports are included only when asked for: prefer() defaults to representation, which for a
-    // file of 20,000 rows would echo 20,000 reports.
-    const representation = /return\s*=\s*"?representation/.test(String(req.headers.prefer ?? ''));
-    const entries = results.map((r, i) => responseEntry(r, reports[i]!, base, representation));
     const final = outcome([summaryIssue(results.length, results, rowErrors), ...listed(rowErrors)]);
     if (unavailable) {
       res.setHeader('Retry-After', retryAfter);
@@ -154,9 +161,10 @@ export function reportCsvRoutes(d: ReportCsvRouteDeps): Router {
         issue('transient', 'Kafka became unavailable: the reports listed with 503 were not stored. Re-send the file after Retry-After seconds; reports already stored are updated, not duplicated'),
       );
     }
-    entries.push({ resource: final, response: { status: statusLine(rowErrors.length > 0 ? 422 : 200) } });
-    const bundle: Bundle = { resourceType: 'Bundle', id: randomUUID(), type: 'batch-response', timestamp: new Date().toISOString(), entry: entries };
-    res.status(200).type('application/fhir+json').send(bundle);
+    const last: BundleEntry = { resource: final, response: { status: statusLine(rowErrors.length > 0 ? 422 : 200) } };
+    entries.push(Buffer.from(JSON.stringify(last)));
+    const bundle: Bundle = { resourceType: 'Bundle', id: randomUUID(), type: 'batch-response', timestamp: new Date().toISOString() };
+    res.status(200).type('application/fhir+json').send(withEntries(bundle, entries));
   });
 
   router.all(PATHS, (req, res) => {
@@ -473,13 +481,33 @@ function describe(r: MeasureReport): string {
  * Each report is built just before it is accepted and is not kept: accept() validates and encodes
  * it before it returns and then holds only the record's bytes while Kafka is waited on, so the
  * reports of a file never all exist at once (see readReportCsv).
+ * `onResult` gets each report's outcome as soon as it is known, in no particular order.
  */
-async function acceptAll(acceptor: Acceptor, reports: PendingReport[], ctx: AcceptContext, maxInFlight: number, log: Logger): Promise<Outcome[]> {
+async function acceptAll(
+  acceptor: Acceptor,
+  reports: PendingReport[],
+  ctx: AcceptContext,
+  maxInFlight: number,
+  log: Logger,
+  onResult: (i: number, r: Outcome) => void,
+): Promise<Outcome[]> {
   const results: Outcome[] = new Array(reports.length);
   let inFlight = 0;
   let kafkaDown = false;
   let wake: (() => void) | undefined;
-  const settle = () => {
+  // Thrown after every report settled: thrown from a settling callback it would be an unhandled
+  // rejection, and the reports in flight would never be counted down.
+  let failure: { err: unknown } | undefined;
+  const done = (i: number, r: Outcome) => {
+    results[i] = r;
+    try {
+      onResult(i, r);
+    } catch (err) {
+      failure ??= { err };
+    }
+  };
+  const settle = (i: number, r: Outcome) => {
+    done(i, r);
     inFlight--;
     const w = wake;
     wake = undefined;
@@ -493,31 +521,28 @@ async function acceptAll(acceptor: Acceptor, reports: PendingReport[], ctx: Acce
   for (let i = 0; i < reports.length; i++) {
     if (inFlight >= maxInFlight) await until(() => inFlight < maxInFlight);
     if (kafkaDown) {
-      results[i] = notAttempted();
+      done(i, notAttempted());
       continue;
     }
     inFlight++;
     const report = reports[i]!.build();
     // Called in report order; Acceptor serializes publishes per id in call order.
     acceptor.accept('MeasureReport', report, ctx).then(
-      (accepted) => {
-        results[i] = { kind: 'ok', accepted };
-        settle();
-      },
+      (accepted) => settle(i, { kind: 'ok', accepted }),
       (err: unknown) => {
-        if (err instanceof OperationOutcomeError) results[i] = { kind: 'failed', status: err.status, outcome: err.outcome };
+        if (err instanceof OperationOutcomeError) settle(i, { kind: 'failed', status: err.status, outcome: err.outcome });
         else if (err instanceof DependencyUnavailableError) {
           kafkaDown = true;
-          results[i] = { kind: 'unavailable', outcome: outcome([issue('transient', `${err.dependency} is unavailable; nothing was stored for this report, re-send the file later`)]) };
+          settle(i, { kind: 'unavailable', outcome: outcome([issue('transient', `${err.dependency} is unavailable; nothing was stored for this report, re-send the file later`)]) });
         } else {
           log.error({ err, requestId: ctx.requestId, lines: reports[i]!.lines }, 'report_csv_accept_failed');
-          results[i] = { kind: 'failed', status: 500, outcome: outcome([issue('exception', `internal error (request id ${ctx.requestId})`)]) };
+          settle(i, { kind: 'failed', status: 500, outcome: outcome([issue('exception', `internal error (request id ${ctx.requestId})`)]) });
         }
-        settle();
       },
     );
   }
   await until(() => inFlight === 0);
+  if (failure) throw failure.err;
   return results;
 }
 
@@ -525,6 +550,18 @@ async function acceptAll(acceptor: Acceptor, reports: PendingReport[], ctx: Acce
 
 function statusLine(status: number): string {
   return `${status} ${STATUS_CODES[status] ?? ''}`.trim();
+}
+
+/** The Bundle's JSON as JSON.stringify would write it with these entries (each an entry's JSON). */
+function withEntries(bundle: Bundle, entries: Buffer[]): Buffer {
+  const head = JSON.stringify(bundle);
+  const parts: Buffer[] = [Buffer.from(`${head.slice(0, -1)},"entry":[`)];
+  for (const entry of entries) {
+    if (parts.length > 1) parts.push(COMMA);
+    parts.push(entry);
+  }
+  parts.push(Buffer.from(']}'));
+  return Buffer.concat(parts);
 }
 
 function responseEntry(r: Outcome, c: PendingReport, base: string, representation: boolean): BundleEntry {
