@@ -62,7 +62,8 @@ export const NDJSON_TYPES = new Set(['application/fhir+ndjson', 'application/x-n
 
 /**
  * Bytes of the lines in flight at most (a few very long lines must not pile up either). Two of
- * Publisher's produce requests (1 MiB each at most): one being sent while the next fills.
+ * Publisher's produce requests (1 MiB each for a queue this short, see publish.ts): one being
+ * sent while the next fills.
  */
 const MAX_IN_FLIGHT_BYTES = 2 * 1024 * 1024;
 /** Rejected lines whose outcome is listed; later ones are counted only (keeps the answer and memory bounded). */
