@@ -182,7 +182,7 @@ function describeSpent(spent: Record<string, { s: number; n: number }>): string 
   return Object.entries(spent).map(([k, v]) => `${k} ${fmt(v.s, 1)} s in ${fmt(v.n)}`).join(', ');
 }
 
-/** Where ClickHouse spent its time on this run's database (the bench's own polls included), by statement kind (needs system.query_log). */
+/** Where ClickHouse spent its time on this run's database (the bench's own polls included), by statement kind and by table merged (needs system.query_log and system.part_log). */
 async function printQueryLog(database: string): Promise<void> {
   const rows = await (async () => {
     await ch.command({ query: 'SYSTEM FLUSH LOGS' });
@@ -193,4 +193,11 @@ async function printQueryLog(database: string): Promise<void> {
       GROUP BY kind ORDER BY s DESC LIMIT 10`);
   })().catch(() => []);
   for (const r of rows) console.log(`  clickhouse: ${r.kind} x${r.n}: ${fmt(Number(r.s), 1)} s (avg ${fmt(Number(r.avg))} ms, ${fmt(Number(r.rows))} rows read)`);
+  // Background merges, per table (needs system.part_log: the local stack's config enables it).
+  // event_type 2 is a merge; its name differs between 18.16 (MERGE_PARTS) and current servers (MergeParts).
+  const merges = await query<{ table: string; n: string; s: string; rows: string }>(ch, `
+    SELECT table, count() AS n, sum(duration_ms) / 1000 AS s, sum(rows) AS rows
+    FROM system.part_log WHERE CAST(event_type AS Int8) = 2 AND database = '${database}'
+    GROUP BY table ORDER BY s DESC`).catch(() => []);
+  for (const m of merges) console.log(`  clickhouse merges: ${m.table} x${m.n}: ${fmt(Number(m.s), 1)} s, ${fmt(Number(m.rows))} rows`);
 }
