@@ -184,15 +184,19 @@ function describeSpent(spent: Record<string, { s: number; n: number }>): string 
 
 /** Where ClickHouse spent its time on this run's database (the bench's own polls included), by statement kind and by table merged (needs system.query_log and system.part_log). */
 async function printQueryLog(database: string): Promise<void> {
-  const rows = await (async () => {
-    await ch.command({ query: 'SYSTEM FLUSH LOGS' });
-    return query<{ kind: string; n: string; s: string; avg: string; rows: string }>(ch, `
+  // CPU as well as wall time: with ClickHouse CPU-bound, wall time is mostly waiting for a core.
+  // ProfileEvents are two arrays on 18.16 and a Map on current servers.
+  await ch.command({ query: 'SYSTEM FLUSH LOGS' }).catch(() => undefined);
+  const statements = (cpu: (event: string) => string) =>
+    query<{ kind: string; n: string; s: string; cpu: string; avg: string; rows: string }>(ch, `
       SELECT replaceRegexpAll(substring(query, 1, 60), '[[:space:]]+', ' ') AS kind, count() AS n, sum(query_duration_ms) / 1000 AS s,
-             avg(query_duration_ms) AS avg, sum(read_rows) AS rows
+             sum(${cpu('UserTimeMicroseconds')} + ${cpu('SystemTimeMicroseconds')}) / 1e6 AS cpu, avg(query_duration_ms) AS avg, sum(read_rows) AS rows
       FROM system.query_log WHERE type = 2 AND position(query, '${database}.') > 0
       GROUP BY kind ORDER BY s DESC LIMIT 10`);
-  })().catch(() => []);
-  for (const r of rows) console.log(`  clickhouse: ${r.kind} x${r.n}: ${fmt(Number(r.s), 1)} s (avg ${fmt(Number(r.avg))} ms, ${fmt(Number(r.rows))} rows read)`);
+  const rows = await statements((e) => `ProfileEvents.Values[indexOf(ProfileEvents.Names, '${e}')]`)
+    .catch(() => statements((e) => `ProfileEvents['${e}']`))
+    .catch(() => []);
+  for (const r of rows) console.log(`  clickhouse: ${r.kind} x${r.n}: ${fmt(Number(r.s), 1)} s, CPU ${fmt(Number(r.cpu), 1)} s (avg ${fmt(Number(r.avg))} ms, ${fmt(Number(r.rows))} rows read)`);
   // Background merges, per table (needs system.part_log: the local stack's config enables it).
   // event_type 2 is a merge; its name differs between 18.16 (MERGE_PARTS) and current servers (MergeParts).
   const merges = await query<{ table: string; n: string; s: string; rows: string }>(ch, `
