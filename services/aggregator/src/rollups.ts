@@ -196,13 +196,6 @@ function slicesWhere(measure: string, dues: Due[]): string {
   return `measure = ${sqlString(measure)} AND grain IN (${grains}) AND period_start IN (${starts}) AND ${BUCKET_KEY_SQL} IN (${keys})`;
 }
 
-/** Each slice's own version, as an SQL expression over a row's grain and period_start. */
-function versionOfSlice(dues: Due[]): string {
-  const keys = dues.map(({ slice }) => sqlString(bucketKey(slice.grain, slice.periodStart))).join(', ');
-  const versions = dues.map(({ version }) => `toUInt64(${BigInt(version).toString()})`).join(', ');
-  return `arrayElement([${versions}], indexOf([${keys}], ${BUCKET_KEY_SQL}))`;
-}
-
 /** The series cells the subject step reads (`where`: slices and subjects), current versions only. */
 function seriesCellsOfSql(db: string, where: string): string {
   // The latest-period times as epoch seconds: far cheaper for 18.16 to print than DateTime strings,
@@ -236,27 +229,11 @@ async function subjectsOf(client: ClickHouseClient, db: string, measure: string,
 }
 
 /**
- * INSERT ... SELECT of the facility rows of the subject cells this recomputation has just written
- * (`where`: slices and subjects), with their versions. Subject cells hold every population of the
- * Measure, so each rewrite overwrites every facility row an older one wrote; a population with
- * nothing to count is a zero row that `rollups` leaves out (003_views_narrowed_by_filters.sql).
- */
-function facilityRowsSql(db: string, where: string, dues: Due[]): string {
-  // Neither FINAL nor latestRowsSql: the rows at the slice's own version are exactly the ones just
-  // written; a repeat of them (a recomputation redone) writes the same facility rows again.
-  return `INSERT INTO ${db}.facility_cells
-  (measure, grain, period_start, subject, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version)
-SELECT measure, grain, period_start, subject, group_code, population_code, period_end, value, subjects_reporting, subjects_missing, updated_at, version
-FROM (SELECT * FROM ${db}.subject_cells WHERE ${where} AND version = ${versionOfSlice(dues)})
-ARRAY JOIN group_codes AS group_code, population_codes AS population_code, vals AS value, reporting AS subjects_reporting,
-           missing AS subjects_missing
-WHERE subject_is_region = 0`;
-}
-
-/**
  * Rewrites the subject cells of some subjects in some slices of one Measure from their series cells
- * (the maths in subject-cells.ts), each stamped with its slice's version, then their facility rows;
- * returns the cells written.
+ * (the maths in subject-cells.ts), each stamped with its slice's version; returns the cells written.
+ * ClickHouse writes their facility rows as it inserts them (migration 004). Subject cells hold every
+ * population of the Measure, so each rewrite overwrites every facility row an older one wrote; a
+ * population with nothing to count is a zero row that `rollups` leaves out (migration 003).
  */
 async function recomputeSubjects(
   client: ClickHouseClient,
@@ -273,7 +250,6 @@ async function recomputeSubjects(
   const cells = subjectCells(measure, await rs.json<SeriesCell>(), rules, (grain, start) => versions.get(bucketKey(grain, start))!, populations);
   if (cells.length === 0) return cells;
   await client.insert({ table: `${db}.subject_cells`, values: cells, format: 'JSONEachRow' });
-  await client.command({ query: facilityRowsSql(db, where, dues) });
   return cells;
 }
 
