@@ -1,7 +1,8 @@
 // The rollup recomputations and which (measure, grain, period) slices a write affects. Three steps:
-// the series cells a batch of reports touches (from those series' reports); then, per slice marker,
-// the subject cells of the subjects it names (from their series cells, in subject-cells.ts) and the
-// slice's region cells (from all its subject cells, in region-cells.ts, kept between recomputations).
+// the day series cells a batch of reports touches (from those series' reports); then, per slice
+// marker, the subject cells of the subjects it names (from their day series cells over the slice's
+// dates, in subject-cells.ts) and the slice's region cells (from all its subject cells, in
+// region-cells.ts, kept between recomputations).
 // Every recomputation is derived, never accumulated, so running it twice, late, or on a redelivered
 // record gives the same cells: this is what keeps the rollups exact under corrections, redelivery
 // and scale-out (see ARCHITECTURE.md).
@@ -9,6 +10,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { populationKey, subjectCells, type PopulationRule, type SeriesCell, type SubjectCell } from './subject-cells.js';
 import { regionCells, type Chain, type RegionInput } from './region-cells.js';
 import { OwnedMaps } from './owned-maps.js';
+import { grainBuckets } from './transform.js';
 
 export interface Slice {
   measure: string;
@@ -100,14 +102,19 @@ const BUCKET_KEY_SQL = "concat(grain, ' ', toString(period_start))";
 const list = (values: Iterable<string>) => [...new Set(values)].map(sqlString).join(', ');
 
 /**
- * INSERT ... SELECT that recomputes the series cells (sitrep.series_cells) touched by batches of
+ * INSERT ... SELECT that recomputes the day series cells (sitrep.series_cells) touched by batches of
  * report rows from some Kafka partitions, each partition's cells stamped with the last offset of its
  * batch (`versions`), which must be in ClickHouse already. Each cell is derived from the latest
- * versions of its series' reports on its partition in its bucket: per population, the `sum` of the
+ * versions of its series' reports on its partition on its day: per population, the `sum` of the
  * present values and the value of the latest period that has one; `error` reports contribute
- * nothing. Every bucket in the batches is recomputed for every subject in them, on every partition
+ * nothing. Every day in the batches is recomputed for every subject in them, on every partition
  * among them (a superset of what changed, which is harmless: a recomputation is derived, and every
  * report up to each partition's stamp is written).
+ *
+ * Only days: a week's or a month's cell of a series is the same two figures over its days' cells
+ * (sums add up, the latest is the latest of the latest), which the subject step combines as it
+ * reads them. Week and month series cells computed here from reports read every report of the
+ * series in the month, again on each new day: ~1 s of ClickHouse a batch in bench:aggregator.
  *
  * Reports are combined population-array-wise (-ForEach) per population layout, because grouping one
  * row per population costs several times more; a series whose reports differ in layout gets one
@@ -120,6 +127,7 @@ export function seriesCellsSql(db: string, versions: Map<number, string>, report
   let hi = -Infinity;
   for (const r of reports) {
     for (const s of slicesOfReport(r)) {
+      if (s.grain !== 'day') continue;
       buckets.add(bucketKey(s.grain, s.periodStart));
       const { from, to } = sliceDates(s);
       lo = Math.min(lo, Date.parse(`${from}T00:00:00Z`));
@@ -131,6 +139,7 @@ export function seriesCellsSql(db: string, versions: Map<number, string>, report
   // NOTE: only identity columns may be filtered before the latest versions are taken: partition,
   // measure, subject and period_start_utc are all part of a report's identity. Local dates lie
   // within 14 hours of period_start_utc, so the UTC window is widened by a day on each side.
+  // `grains` lists 'day' first (transform.ts): the day bucket is element 1 of the bucket arrays.
   const partitions = [...new Set(reports.map((r) => Number(r.kafka_partition)))];
   // Each partition's cells are stamped with the last offset of its batch.
   const version = `arrayElement([${partitions.map((p) => `toUInt64(${BigInt(versions.get(p)!).toString()})`).join(', ')}], indexOf([${partitions.join(', ')}], kafka_partition))`;
@@ -160,14 +169,13 @@ FROM
     (
       SELECT measure, subject, reporter, kafka_partition, if(status = 'error', 0, length(pop_keys)) AS keep, subject_is_region,
              region_types AS own_types, regions AS own_regions, period_start_utc AS period_instant, received_at,
-             grain, period_start, bucket_end, pop_group_keys, pop_keys, pop_values, pop_present
+             grains[1] AS grain, grain_starts[1] AS period_start, grain_ends[1] AS bucket_end, pop_group_keys, pop_keys, pop_values, pop_present
       FROM
       (
         -- Only the columns needed: the resource JSON is most of a row.
         ${latestRowsSql(`${db}.reports`, 'business_key', reportsWhere, `measure, subject, reporter, kafka_partition, status, subject_is_region, region_types,
                regions, period_start_utc, received_at, grains, grain_starts, grain_ends, pop_group_keys, pop_keys, pop_values, pop_present`)}
       )
-      ARRAY JOIN grains AS grain, grain_starts AS period_start, grain_ends AS bucket_end
     )
     WHERE ${BUCKET_KEY_SQL} IN (${list(buckets)})
   )
@@ -188,7 +196,23 @@ function latestRowsSql(table: string, key: string, where: string, columns: strin
   return `SELECT ${key}, ${columns} FROM ${table} WHERE ${where} ORDER BY version DESC LIMIT 1 BY ${key}`;
 }
 
-/** The exact filter of some slices of one Measure (grain and start lists let the primary key narrow the read). */
+/** The local dates of some slices, as the period_start of day cells. */
+function daysOf(dues: Due[]): string[] {
+  const days = new Set<string>();
+  for (const { slice } of dues) {
+    const { from, to } = sliceDates(slice);
+    for (let day = Date.parse(`${from}T00:00:00Z`); day < Date.parse(`${to}T00:00:00Z`); day += DAY_MS) days.add(`${dayText(day)} 00:00:00`);
+  }
+  return [...days];
+}
+
+/** The day series cells over the dates of some slices of one Measure (the list lets the primary key narrow the read). */
+function daysWhere(measure: string, dues: Due[]): string {
+  const days = daysOf(dues).map((d) => `toDateTime(${sqlString(d)}, 'UTC')`);
+  return `measure = ${sqlString(measure)} AND grain = 'day' AND period_start IN (${days.join(', ')})`;
+}
+
+/** The exact filter of some slices of one Measure in a table of slice cells (grain and start lists let the primary key narrow the read). */
 function slicesWhere(measure: string, dues: Due[]): string {
   const grains = list(dues.map(({ slice }) => slice.grain));
   const starts = [...new Set(dues.map(({ slice }) => `toDateTime(${sqlString(slice.periodStart)}, 'UTC')`))].join(', ');
@@ -196,20 +220,44 @@ function slicesWhere(measure: string, dues: Due[]): string {
   return `measure = ${sqlString(measure)} AND grain IN (${grains}) AND period_start IN (${starts}) AND ${BUCKET_KEY_SQL} IN (${keys})`;
 }
 
-/** The series cells the subject step reads (`where`: slices and subjects), current versions only. */
+/** The day series cells the subject step reads (`where`: days and subjects), current versions only. */
 function seriesCellsOfSql(db: string, where: string): string {
   // The latest-period times as epoch seconds: far cheaper for 18.16 to print than DateTime strings,
   // and the subject step only compares them.
-  return `SELECT grain, toString(start) AS period_start, subject, reporter, toString(end) AS period_end, subject_is_region,
+  return `SELECT toString(start) AS period_start, subject, reporter, subject_is_region,
        own_types, own_regions, group_keys, pop_keys, sums, presents, latest_values, arrayMap(t -> toUInt32(t), ats) AS latest_ats,
        toString(updated) AS updated_at
 FROM
 (
-  SELECT grain, period_start AS start, subject, reporter, period_end AS end, subject_is_region, own_types, own_regions, group_keys, pop_keys,
+  SELECT period_start AS start, subject, reporter, subject_is_region, own_types, own_regions, group_keys, pop_keys,
          sums, presents, latest_values, latest_ats AS ats, updated_at AS updated
-  FROM (${latestRowsSql(`${db}.series_cells`, 'grain, period_start, subject, reporter, kafka_partition', where, `period_end, subject_is_region, own_types,
+  FROM (${latestRowsSql(`${db}.series_cells`, 'grain, period_start, subject, reporter, kafka_partition', where, `subject_is_region, own_types,
         own_regions, group_keys, pop_keys, sums, presents, latest_values, latest_ats, updated_at`)})
 )`;
+}
+
+/** A day series cell as the subject step reads it: its slices give it grain and period_end. */
+type DayCell = Omit<SeriesCell, 'grain' | 'period_end'>;
+
+/**
+ * Day series cells as the cells of the slices among `dues` that hold their day: a week's or a
+ * month's series cell is its days' cells taken together, which subject-cells.ts does by the same
+ * rules it applies to one series' cells on several partitions.
+ */
+function asSliceCells(days: DayCell[], dues: Due[]): SeriesCell[] {
+  const wanted = new Set(dues.map(({ slice }) => bucketKey(slice.grain, slice.periodStart)));
+  const bucketsOf = new Map<string, { grain: string; start: string; end: string }[]>();
+  const out: SeriesCell[] = [];
+  for (const day of days) {
+    let buckets = bucketsOf.get(day.period_start);
+    if (!buckets) {
+      const b = grainBuckets(day.period_start.slice(0, 10));
+      buckets = b.grains.map((grain, i) => ({ grain, start: b.starts[i]!, end: b.ends[i]! })).filter((x) => wanted.has(bucketKey(x.grain, x.start)));
+      bucketsOf.set(day.period_start, buckets);
+    }
+    for (const b of buckets) out.push({ ...day, grain: b.grain, period_start: b.start, period_end: b.end });
+  }
+  return out;
 }
 
 /** A registered Measure's populations by (group key, population key); empty when it is not registered. */
@@ -224,7 +272,7 @@ async function populationRules(client: ClickHouseClient, db: string, measure: st
 
 /** Every subject that has series cells in some slices of one Measure. */
 async function subjectsOf(client: ClickHouseClient, db: string, measure: string, dues: Due[]): Promise<string[]> {
-  const rs = await client.query({ query: `SELECT DISTINCT subject FROM ${db}.series_cells WHERE ${slicesWhere(measure, dues)}`, format: 'JSONEachRow' });
+  const rs = await client.query({ query: `SELECT DISTINCT subject FROM ${db}.series_cells WHERE ${daysWhere(measure, dues)}`, format: 'JSONEachRow' });
   return (await rs.json<{ subject: string }>()).map((r) => r.subject);
 }
 
@@ -244,10 +292,10 @@ async function recomputeSubjects(
   rules: Map<string, PopulationRule>,
   populations: (readonly [string, string])[],
 ): Promise<SubjectCell[]> {
-  const where = `${slicesWhere(measure, dues)} AND subject IN (${list(subjects)})`;
+  const where = `${daysWhere(measure, dues)} AND subject IN (${list(subjects)})`;
   const rs = await client.query({ query: seriesCellsOfSql(db, where), format: 'JSONEachRow' });
   const versions = new Map(dues.map((d) => [bucketKey(d.slice.grain, d.slice.periodStart), d.version]));
-  const cells = subjectCells(measure, await rs.json<SeriesCell>(), rules, (grain, start) => versions.get(bucketKey(grain, start))!, populations);
+  const cells = subjectCells(measure, asSliceCells(await rs.json<DayCell>(), dues), rules, (grain, start) => versions.get(bucketKey(grain, start))!, populations);
   if (cells.length === 0) return cells;
   await client.insert({ table: `${db}.subject_cells`, values: cells, format: 'JSONEachRow' });
   return cells;
@@ -386,8 +434,16 @@ export async function recompute(
 
 /** Every slice that has series cells: all the rollups there are (to recompute after markers were lost). */
 export async function allSlices(client: ClickHouseClient, db: string): Promise<Slice[]> {
-  const rs = await client.query({ query: `SELECT DISTINCT measure, grain, toString(period_start) AS start FROM ${db}.series_cells`, format: 'JSONEachRow' });
-  return (await rs.json<{ measure: string; grain: Slice['grain']; start: string }>()).map((r) => ({ measure: r.measure, grain: r.grain, periodStart: r.start }));
+  const rs = await client.query({ query: `SELECT DISTINCT measure, toString(period_start) AS day FROM ${db}.series_cells WHERE grain = 'day'`, format: 'JSONEachRow' });
+  const slices = new Map<string, Slice>();
+  for (const { measure, day } of await rs.json<{ measure: string; day: string }>()) {
+    const b = grainBuckets(day.slice(0, 10));
+    b.grains.forEach((grain, i) => {
+      const slice = { measure, grain: grain as Slice['grain'], periodStart: b.starts[i]! };
+      slices.set(sliceKey(slice), slice);
+    });
+  }
+  return [...slices.values()];
 }
 
 /** Every slice that holds a report of these subjects (after a Location or Organization changed). */

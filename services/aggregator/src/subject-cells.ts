@@ -6,7 +6,7 @@
 // rather than SQL because ClickHouse 18.16 ran it single-threaded at ~270 us per subject cell,
 // and here it is unit-tested on its own (test/unit/subject-cells.test.ts).
 
-/** A row of sitrep.series_cells as the subject step reads it (one series, bucket and partition). */
+/** A series cell as the subject step reads it (one series, partition and day, as a cell of a slice that holds the day: rollups.ts). */
 export interface SeriesCell {
   grain: string;
   period_start: string;
