@@ -2,7 +2,8 @@
 // or a single busy partition) must still drain: the aggregator bounds the records it handles per
 // step and heartbeats while a step runs, so the group never drops it. Before that, one fetch of a
 // big backlog took longer than the session timeout, the coordinator dropped the member, the batch
-// was redone from the start and timed out again: the aggregator never got past it.
+// was redone from the start and timed out again: the aggregator never got past it. Each step is
+// committed on its own, so a crash part way redoes one step.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import kafkajs from 'kafkajs';
@@ -54,8 +55,20 @@ test('a backlog that takes longer than the session timeout to write drains witho
   const aggregator = await startAggregator({ ...serviceEnv(iso), AGGREGATOR_SESSION_TIMEOUT_MS: String(SESSION_TIMEOUT_MS) }, { waitReady: false });
   running.push(aggregator);
   const lag = () => groupLag(admin, iso.groupId, [topics.measureReports, topics.rollupSlices]);
-  await waitFor(lag, (n) => n === 0, { timeoutMs: 180_000, intervalMs: 1000, what: 'the backlog drained and every slice recomputed' });
+  // The committed offset of the reports' partition, as it moves: each step is committed on its own.
+  const committed = new Set<number>();
+  const watch = setInterval(() => {
+    admin.fetchOffsets({ groupId: iso.groupId, topics: [topics.measureReports] }).then(
+      ([t]) => committed.add(Number(t?.partitions[0]?.offset ?? -1)),
+      () => undefined,
+    );
+  }, 200);
+  await waitFor(lag, (n) => n === 0, { timeoutMs: 180_000, intervalMs: 1000, what: 'the backlog drained and every slice recomputed' }).finally(() => clearInterval(watch));
   await admin.disconnect();
+
+  // A crash mid-backlog redoes one step, not the whole fetch: the commits came a step at a time.
+  const midway = [...committed].filter((o) => o > 0 && o < REPORTS).sort((x, y) => x - y);
+  assert.ok(midway.length >= 3, `committed offsets seen between 0 and ${REPORTS}: ${midway.join(', ')}`);
 
   assert.doesNotMatch(aggregator.output(), /not aware of this member|consumer_crashed/, 'the group never dropped the aggregator');
   const [stored] = await query<{ n: string }>(ch, `SELECT count() AS n FROM ${iso.database}.reports_latest`);

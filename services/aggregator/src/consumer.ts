@@ -240,6 +240,9 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
         // Every partition at once, so that the steps of one fetch are gathered (writeTogether, recomputeTogether).
         partitionsConsumedConcurrently: CONCURRENT_PARTITIONS,
         autoCommit: true,
+        // commitOffsetsIfNecessary() commits only past an interval or a threshold, and kafkajs has
+        // neither by default: without this, the steps of a batch were committed only at its end.
+        autoCommitThreshold: 1,
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
           const keepTrying = async () => {
             await heartbeat();
