@@ -11,7 +11,7 @@ import { publishedRecord } from '../test/simulator/records.js';
 import { clickhouse, dropTestDatabase, groupLag, isolation, query } from '../test/helpers/stack.js';
 import { serviceEnv, startAggregator, startIngest } from '../test/helpers/services.js';
 import { waitFor } from '../test/helpers/wait.js';
-import { benchStack, fmt, percentile } from './common.js';
+import { benchStack, cpuMeter, fmt, listeningPid, percentile } from './common.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -20,6 +20,8 @@ const { values: a } = parseArgs({
     seconds: { type: 'string', default: '20' },
     // Leaves the bench's database in place, to replay its statements by hand.
     'keep-database': { type: 'boolean', default: false },
+    // Node flags for the aggregator child, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    'aggregator-node-options': { type: 'string' },
   },
 });
 const N = Number(a.reports);
@@ -72,8 +74,21 @@ try {
 
   // --- drain with one aggregator: until every report is in and every slice recomputed ---
   const started = performance.now();
-  const aggregator = await startAggregator({ ...env, LOG_LEVEL: 'warn' }, { waitReady: false });
+  const aggregator = await startAggregator({ ...env, LOG_LEVEL: 'warn' }, { waitReady: false, nodeArgs: a['aggregator-node-options']?.split(' ').filter(Boolean) });
   services.push({ name: 'aggregator', output: aggregator.output });
+  // Where the two cores go: each process's CPU over a phase, in cores busy on average.
+  const portPid = (url: string) => listeningPid(Number(new URL(url.includes('://') ? url : `tcp://${url}`).port));
+  const clickhousePid = portPid(stack.clickhouseUrl);
+  const brokerPid = portPid(stack.kafkaBrokers[0]!);
+  const cores = (names: string[], pids: (number | undefined)[]) => {
+    const meter = cpuMeter(pids);
+    const t = performance.now();
+    return () => {
+      const ms = performance.now() - t;
+      return meter().map((cpu, i) => `${names[i]} ${cpu === undefined ? '?' : fmt(cpu / ms, 2)}`).join(', ');
+    };
+  };
+  const drainCpu = cores(['aggregator', 'ClickHouse', 'Kafka', 'this bench'], [aggregator.process.pid, clickhousePid, brokerPid, process.pid]);
   const lagZero = () => groupLag(admin, iso.groupId, [topics.measureReports, topics.rollupSlices, topics.locations, topics.measures]);
   await waitFor(async () => {
     // Until the aggregator has migrated, there is no table to count (and the client would log an error).
@@ -88,6 +103,7 @@ try {
   console.log(`aggregator (1 instance): ${fmt(N / inSeconds)} reports/s into ClickHouse (${fmt(inSeconds, 1)} s); ` +
     `${fmt(N / drainSeconds)} reports/s including rollup recomputation (${fmt(drainSeconds, 1)} s)`);
   console.log(`ratio to the raw insert: ${fmt((N / inSeconds) / (N / rawSeconds), 2)} (rows in), ${fmt((N / drainSeconds) / (N / rawSeconds), 2)} (with rollups)`);
+  console.log(`  cores busy: ${drainCpu()}`);
   let spent = await timeSpent(aggregator.url);
   console.log(`  aggregator time by step: ${describeSpent(spent)}`);
 
@@ -130,6 +146,7 @@ try {
       counted.push({ at: performance.now(), n: Number(all[0]?.n ?? 0) });
     }),
   ]);
+  const freshCpu = cores(['aggregator', 'ClickHouse', 'Kafka', 'ingest', 'this bench'], [aggregator.process.pid, clickhousePid, brokerPid, ingest.process.pid, process.pid]);
   const t1 = performance.now();
   const results = await postReports(ingest.url, freshReports, { concurrency: 32, rate });
   const postSeconds = (performance.now() - t1) / 1000;
@@ -138,6 +155,7 @@ try {
   await waitFor(async () => counted.at(-1)?.n ?? 0, (n) => n >= freshReports.length, { timeoutMs: 300_000, intervalMs: 250, what: "every fresh report counted in 'all'" });
   polling = false;
   await poller;
+  const freshCores = freshCpu();
   const facilityLags = [...acceptedAt].map(([k, t]) => (visibleAt.get(k)! - t) / 1000).sort((x, y) => x - y);
   // In acceptance order first: lags that grow from the first to the last quarter mean the rate is
   // above what the pipeline sustains, and the percentiles then depend on the run's length.
@@ -154,6 +172,7 @@ try {
   console.log(`freshness at ${rate} reports/s for ${a.seconds} s (achieved ${fmt(freshReports.length / postSeconds)}/s, ${statuses} non-201), from 201 to visible in sitrep.rollups:`);
   console.log(`  facility row (polled every 5 s): ${summary(facilityLags)}`);
   console.log(`  counted in 'all' (polled every 250 ms): ${summary(allLags)}`);
+  console.log(`  cores busy: ${freshCores}`);
   console.log(`    p50 of the first quarter of reports ${median(lagsInOrder.slice(0, quarter))} s, of the last quarter ${median(lagsInOrder.slice(-quarter))} s`);
   await Promise.all([ingest.stop(), aggregator.stop()]);
   await producer.disconnect();
