@@ -16,6 +16,11 @@ import { benchStack, cpuMeter, fmt, listeningPid, percentile } from './common.js
 const { values: a } = parseArgs({
   options: {
     reports: { type: 'string', default: '30000' },
+    // Facilities in the backlog (each reports daily: reports / facilities days).
+    facilities: { type: 'string', default: '1000' },
+    // Who reports in the freshness phase: 'new' facilities on a day of their own, or the backlog's
+    // facilities on the day after it ('next-day': a month's history to combine, as at month end).
+    fresh: { type: 'string', default: 'new' },
     rate: { type: 'string', default: '500' },
     seconds: { type: 'string', default: '20' },
     // Leaves the bench's database in place, to replay its statements by hand.
@@ -35,8 +40,9 @@ const services: { name: string; output: () => string }[] = [];
 try {
   // --- the backlog: N distinct reports (facilities x days), produced straight to Kafka ---
   const measure = simMeasure(10);
-  const days = Math.ceil(N / 1000);
-  const fac = facilities(Math.min(N, 1000), { states: 4, seed: 1 });
+  const facilityCount = Math.min(N, Number(a.facilities));
+  const days = Math.ceil(N / facilityCount);
+  const fac = facilities(facilityCount, { states: 4, seed: 1 });
   const reports = scenario({ measure, subjects: fac.map((f) => f.key), days, startDate: '2021-01-01', correctionShare: 0, duplicateShare: 0, seed: 2 })
     .slice(0, N)
     .map((s) => s.report);
@@ -112,8 +118,9 @@ try {
   const rate = Number(a.rate);
   const count = rate * Number(a.seconds);
   // New facilities without Locations: their facility-level cells appear like any other's.
-  const fresh = facilities(count, { states: 4, seed: 9 }).map((f) => ({ ...f, key: f.key.replace(f.id, `FR${f.id}`) }));
-  const day = '2022-03-01';
+  const nextDay = a.fresh === 'next-day';
+  const fresh = nextDay ? fac : facilities(count, { states: 4, seed: 9 }).map((f) => ({ ...f, key: f.key.replace(f.id, `FR${f.id}`) }));
+  const day = nextDay ? new Date(Date.UTC(2021, 0, 1 + days)).toISOString().slice(0, 10) : '2022-03-01';
   const freshReports = scenario({ measure, subjects: fresh.map((f) => f.key), days: 1, startDate: day, correctionShare: 0, duplicateShare: 0, seed: 3 }).map((s) => s.report);
   // Visible means: the facility's own row, and the report counted in the 'all' region's row (the
   // k-th accepted report is taken as counted once `all` counts k subjects, since arrival order and
@@ -169,7 +176,7 @@ try {
   const spentAfter = await timeSpent(aggregator.url);
   spent = Object.fromEntries(Object.entries(spentAfter).map(([k, v]) => [k, { s: v.s - (spent[k]?.s ?? 0), n: v.n - (spent[k]?.n ?? 0) }]));
   console.log(`freshness phase, aggregator time by step: ${describeSpent(spent)}`);
-  console.log(`freshness at ${rate} reports/s for ${a.seconds} s (achieved ${fmt(freshReports.length / postSeconds)}/s, ${statuses} non-201), from 201 to visible in sitrep.rollups:`);
+  console.log(`freshness at ${rate} reports/s, ${fmt(freshReports.length)} reports of ${nextDay ? `the backlog's facilities on ${day}` : "new facilities"} (achieved ${fmt(freshReports.length / postSeconds)}/s, ${statuses} non-201), from 201 to visible in sitrep.rollups:`);
   console.log(`  facility row (polled every 5 s): ${summary(facilityLags)}`);
   console.log(`  counted in 'all' (polled every 250 ms): ${summary(allLags)}`);
   console.log(`  cores busy: ${freshCores}`);
