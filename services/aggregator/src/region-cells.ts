@@ -4,7 +4,7 @@
 // In TypeScript because 18.16 reread and re-sorted every subject cell of a slice for each
 // recomputation (~0.4 s a step under load), while the member that owns a slice's markers is the
 // only writer of its subject cells and can keep them (rollups.ts, owned-maps.ts).
-import { sameStrings, type SubjectCell } from './subject-cells.js';
+import { populationKey, sameStrings, type SubjectCell } from './subject-cells.js';
 
 /** The subject-cell columns the region step needs (a cached cell keeps only these). */
 export type RegionInput = Pick<
@@ -67,7 +67,7 @@ export function regionCells(measure: string, cells: Iterable<RegionInput>, chain
     if (layout && sameStrings(layout.groupCodes, c.group_codes) && sameStrings(layout.populationCodes, c.population_codes)) return layout.ids;
     const of = c.group_codes.map((groupCode, i) => {
       const populationCode = c.population_codes[i]!;
-      const key = `${groupCode}\u001f${populationCode}`;
+      const key = populationKey(groupCode, populationCode);
       let id = ids.get(key);
       if (id === undefined) {
         ids.set(key, (id = populations.length));

@@ -10,7 +10,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { populationKey, subjectCells, type PopulationRule, type SeriesCell, type SubjectCell } from './subject-cells.js';
 import { regionCells, type Chain, type RegionInput } from './region-cells.js';
 import { OwnedMaps } from './owned-maps.js';
-import { grainBuckets } from './transform.js';
+import { DAY_MS, dateText, grainBuckets } from './transform.js';
 
 export interface Slice {
   measure: string;
@@ -84,16 +84,14 @@ export function sqlString(s: string): string {
   return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-const DAY_MS = 86_400_000;
-const dayText = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /** The local dates [from, to) a slice covers. */
 export function sliceDates(s: Slice): { from: string; to: string } {
   const start = Date.parse(`${s.periodStart.slice(0, 10)}T00:00:00Z`);
-  if (s.grain === 'day') return { from: dayText(start), to: dayText(start + DAY_MS) };
-  if (s.grain === 'week') return { from: dayText(start), to: dayText(start + 7 * DAY_MS) };
+  if (s.grain === 'day') return { from: dateText(start), to: dateText(start + DAY_MS) };
+  if (s.grain === 'week') return { from: dateText(start), to: dateText(start + 7 * DAY_MS) };
   const d = new Date(start);
-  return { from: dayText(start), to: dayText(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)) };
+  return { from: dateText(start), to: dateText(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)) };
 }
 
 const chTime = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
@@ -201,7 +199,7 @@ function daysOf(dues: Due[]): string[] {
   const days = new Set<string>();
   for (const { slice } of dues) {
     const { from, to } = sliceDates(slice);
-    for (let day = Date.parse(`${from}T00:00:00Z`); day < Date.parse(`${to}T00:00:00Z`); day += DAY_MS) days.add(`${dayText(day)} 00:00:00`);
+    for (let day = Date.parse(`${from}T00:00:00Z`); day < Date.parse(`${to}T00:00:00Z`); day += DAY_MS) days.add(`${dateText(day)} 00:00:00`);
   }
   return [...days];
 }

@@ -37,8 +37,9 @@ export function chDateTime(iso: string): string | undefined {
   return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
 }
 
-const DAY_MS = 86_400_000;
-const dateText = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+export const DAY_MS = 86_400_000;
+/** A UTC instant's calendar date, `YYYY-MM-DD`. */
+export const dateText = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /** Day, ISO week (Monday) and month buckets of a local calendar date `YYYY-MM-DD`: [start, end). */
 export function grainBuckets(localDate: string): { grains: string[]; starts: string[]; ends: string[] } {

@@ -1,6 +1,7 @@
 // RFC 4180 records from csv-parse, each with the line it starts on, and the first syntax error
 // (unclosed quote, text after a closing quote ...) with the line of the record it broke.
 import { parse, CsvError } from 'csv-parse/sync';
+import { hasUtf8Bom } from '../utf8.js';
 
 export interface CsvRecord {
   /** 1-based line where the record starts (a quoted field may carry it over further lines). */
@@ -31,7 +32,7 @@ export function readRecords(input: Buffer, onRecord: (r: CsvRecord) => void): Cs
   // Line bookkeeping: `pos` is a byte offset whose line number is `line`. Both only move forward,
   // so the whole file is scanned once.
   // Past a BOM: startOfNext() would stop at it and miss the empty lines after it.
-  let pos = hasBom(input) ? 3 : 0;
+  let pos = hasUtf8Bom(input) ? 3 : 0;
   let line = 1;
   const advanceTo = (end: number) => {
     for (let i = pos; i < end; i++) {
@@ -69,8 +70,4 @@ export function readRecords(input: Buffer, onRecord: (r: CsvRecord) => void): Cs
     if (!(err instanceof CsvError)) throw err;
     return { line: startOfNext(), code: err.code, message: err.message.replace(/ at line \d+/, '') };
   }
-}
-
-function hasBom(input: Buffer): boolean {
-  return input.length >= 3 && input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf;
 }

@@ -39,6 +39,7 @@ import type { OperationOutcome, OperationOutcomeIssue, Parameters, ParametersPar
 import { DependencyUnavailableError, OperationOutcomeError } from '@sitrep/shared/errors';
 import { issue, outcome } from '@sitrep/shared/fhir/outcome';
 import type { Logger } from '@sitrep/shared/log';
+import { hasUtf8Bom } from '@sitrep/shared/utf8';
 import type { AcceptContext, Acceptor } from '../accept.js';
 import { acceptContext, mediaType, requireJsonResponse } from '../http.js';
 
@@ -333,7 +334,7 @@ export class LineSplitter {
     if (!this.discarding) {
       bytes = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partBytes);
       if (bytes.length > 0 && bytes[bytes.length - 1] === 13) bytes = bytes.subarray(0, bytes.length - 1);
-      if (this.line === 1 && bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+      if (this.line === 1 && hasUtf8Bom(bytes)) bytes = bytes.subarray(3);
       if (bytes.length > this.max) bytes = undefined;
     }
     this.parts = [];
