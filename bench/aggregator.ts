@@ -80,6 +80,7 @@ try {
 
   // --- drain with one aggregator: until every report is in and every slice recomputed ---
   const started = performance.now();
+  const drainStart = new Date();
   const aggregator = await startAggregator({ ...env, LOG_LEVEL: 'warn' }, { waitReady: false, nodeArgs: a['aggregator-node-options']?.split(' ').filter(Boolean) });
   services.push({ name: 'aggregator', output: aggregator.output });
   // Where the two cores go: each process's CPU over a phase, in cores busy on average.
@@ -112,6 +113,7 @@ try {
   console.log(`  cores busy: ${drainCpu()}`);
   let spent = await timeSpent(aggregator.url);
   console.log(`  aggregator time by step: ${describeSpent(spent)}`);
+  await printQueryLog(iso.database, drainStart);
 
   // --- freshness at a steady rate through ingest ---
   const ingest = await startIngest({ ...env, LOG_LEVEL: 'warn' });
@@ -155,6 +157,7 @@ try {
   ]);
   const freshCpu = cores(['aggregator', 'ClickHouse', 'Kafka', 'ingest', 'this bench'], [aggregator.process.pid, clickhousePid, brokerPid, ingest.process.pid, process.pid]);
   const t1 = performance.now();
+  const freshStart = new Date();
   const results = await postReports(ingest.url, freshReports, { concurrency: 32, rate });
   const postSeconds = (performance.now() - t1) / 1000;
   results.forEach((r, i) => acceptedAt.set(`${freshReports[i]!.subject!.identifier!.system}|${freshReports[i]!.subject!.identifier!.value}`, r.at));
@@ -172,7 +175,6 @@ try {
   const allLags = [...lagsInOrder].sort((x, y) => x - y);
   const statuses = results.filter((r) => r.status !== 201).length;
   const summary = (lags: number[]) => `p50 ${fmt(percentile(lags, 50), 2)} s, p95 ${fmt(percentile(lags, 95), 2)} s, max ${fmt(lags[lags.length - 1]!, 2)} s`;
-  await printQueryLog(iso.database);
   const spentAfter = await timeSpent(aggregator.url);
   spent = Object.fromEntries(Object.entries(spentAfter).map(([k, v]) => [k, { s: v.s - (spent[k]?.s ?? 0), n: v.n - (spent[k]?.n ?? 0) }]));
   console.log(`freshness phase, aggregator time by step: ${describeSpent(spent)}`);
@@ -181,6 +183,7 @@ try {
   console.log(`  counted in 'all' (polled every 250 ms): ${summary(allLags)}`);
   console.log(`  cores busy: ${freshCores}`);
   console.log(`    p50 of the first quarter of reports ${median(lagsInOrder.slice(0, quarter))} s, of the last quarter ${median(lagsInOrder.slice(-quarter))} s`);
+  await printQueryLog(iso.database, freshStart);
   await Promise.all([ingest.stop(), aggregator.stop()]);
   await producer.disconnect();
   await admin.disconnect();
@@ -213,8 +216,12 @@ function describeSpent(spent: Record<string, { s: number; n: number }>): string 
   return Object.entries(spent).map(([k, v]) => `${k} ${fmt(v.s, 1)} s in ${fmt(v.n)}`).join(', ');
 }
 
-/** Where ClickHouse spent its time on this run's database (the bench's own polls included), by statement kind and by table merged (needs system.query_log and system.part_log). */
-async function printQueryLog(database: string): Promise<void> {
+/**
+ * Where ClickHouse spent its time on this run's database since `since` (the bench's own polls
+ * included), by statement kind and by table merged (needs system.query_log and system.part_log).
+ */
+async function printQueryLog(database: string, since: Date): Promise<void> {
+  const after = `event_time >= toDateTime('${since.toISOString().slice(0, 19).replace('T', ' ')}', 'UTC')`;
   // CPU as well as wall time: with ClickHouse CPU-bound, wall time is mostly waiting for a core.
   // ProfileEvents are two arrays on 18.16 and a Map on current servers.
   await ch.command({ query: 'SYSTEM FLUSH LOGS' }).catch(() => undefined);
@@ -222,7 +229,7 @@ async function printQueryLog(database: string): Promise<void> {
     query<{ kind: string; n: string; s: string; cpu: string; avg: string; rows: string }>(ch, `
       SELECT replaceRegexpAll(substring(query, 1, 60), '[[:space:]]+', ' ') AS kind, count() AS n, sum(query_duration_ms) / 1000 AS s,
              sum(${cpu('UserTimeMicroseconds')} + ${cpu('SystemTimeMicroseconds')}) / 1e6 AS cpu, avg(query_duration_ms) AS avg, sum(read_rows) AS rows
-      FROM system.query_log WHERE type = 2 AND position(query, '${database}.') > 0
+      FROM system.query_log WHERE type = 2 AND position(query, '${database}.') > 0 AND ${after}
       GROUP BY kind ORDER BY s DESC LIMIT 10`);
   const rows = await statements((e) => `ProfileEvents.Values[indexOf(ProfileEvents.Names, '${e}')]`)
     .catch(() => statements((e) => `ProfileEvents['${e}']`))
@@ -232,7 +239,7 @@ async function printQueryLog(database: string): Promise<void> {
   // event_type 2 is a merge; its name differs between 18.16 (MERGE_PARTS) and current servers (MergeParts).
   const merges = await query<{ table: string; n: string; s: string; rows: string }>(ch, `
     SELECT table, count() AS n, sum(duration_ms) / 1000 AS s, sum(rows) AS rows
-    FROM system.part_log WHERE CAST(event_type AS Int8) = 2 AND database = '${database}'
+    FROM system.part_log WHERE CAST(event_type AS Int8) = 2 AND database = '${database}' AND ${after}
     GROUP BY table ORDER BY s DESC`).catch(() => []);
   for (const m of merges) console.log(`  clickhouse merges: ${m.table} x${m.n}: ${fmt(Number(m.s), 1)} s, ${fmt(Number(m.rows))} rows`);
 }
