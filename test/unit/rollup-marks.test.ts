@@ -1,8 +1,9 @@
 // Unit tests of the slice markers' pure logic: what a marker asks to recompute, how the marks of one
-// batch merge, and the list chunks that keep queries under ClickHouse's AST limit.
+// batch merge, the list chunks that keep queries under ClickHouse's AST limit, and which version of
+// a cell read with all its versions is current.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chunks, markValue, mergeMarks, parseMarkValue, parseSliceKey, sliceKey, type Slice } from '@sitrep/aggregator/rollups';
+import { chunks, markValue, mergeMarks, newestRows, parseMarkValue, parseSliceKey, sliceKey, type Slice } from '@sitrep/aggregator/rollups';
 
 const day: Slice = { measure: 'http://m', grain: 'day', periodStart: '2020-04-04 00:00:00' };
 const week: Slice = { measure: 'http://m', grain: 'week', periodStart: '2020-03-30 00:00:00' };
@@ -52,4 +53,22 @@ describe('slice markers', () => {
 test('chunks split a list into pieces of at most the size, in order', () => {
   assert.deepEqual(chunks([1, 2, 3, 4, 5], 2), [[1, 2], [3, 4], [5]]);
   assert.deepEqual(chunks([], 2), []);
+});
+
+describe('newest versions', () => {
+  test('each key keeps its highest version, compared as a number; a repeated version is one row', () => {
+    const rows = [
+      { k: 'a', version: '9', v: 1 },
+      { k: 'a', version: '10', v: 2 },
+      { k: 'b', version: '18446744073709551615', v: 3 },
+      { k: 'a', version: '8', v: 4 },
+      { k: 'b', version: '9223372036854775808', v: 5 },
+      { k: 'c', version: '0', v: 6 },
+      { k: 'c', version: '0', v: 6 },
+    ];
+    const newest = newestRows(rows, (r) => r.k);
+    assert.deepEqual([...newest.values()].map((r) => r.v), [2, 3, 6]);
+    // Whatever order the parts are read in.
+    assert.deepEqual([...newestRows([...rows].reverse(), (r) => r.k).values()].map((r) => r.v).sort(), [2, 3, 6]);
+  });
 });

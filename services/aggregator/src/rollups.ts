@@ -188,10 +188,34 @@ GROUP BY series, kafka_partition, grain, period_start`;
  * slower than it reads and sorts them (measured on the cell tables and reports with 5-13 parts).
  * A repeat of one version (a record or recomputation redone) is one row. NOTE: `where` may filter
  * only identity columns: a filter on another column could drop the newest version of a row and
- * resurrect an older one. `columns` must include the key's.
+ * resurrect an older one (this holds for every read of versioned rows here). `columns` must include
+ * the key's. For reads into the aggregator, newestRows is cheaper.
  */
 function latestRowsSql(table: string, key: string, where: string, columns: string): string {
   return `SELECT ${key}, ${columns} FROM ${table} WHERE ${where} ORDER BY version DESC LIMIT 1 BY ${key}`;
+}
+
+/** UInt64 text (as ClickHouse prints it in JSON: no leading zeros) compared as numbers. */
+const laterVersion = (a: string, b: string) => (a.length !== b.length ? a.length > b.length : a > b);
+
+/**
+ * The newest version of each row (by `keyOf`) among rows read with all their versions, as a merge
+ * of a ReplacingMergeTree(version) table keeps it; a repeat of one version is one row. The cell
+ * reads take it here rather than with latestRowsSql: 18.16 sorts whole rows, arrays and all, for
+ * `ORDER BY version DESC LIMIT 1 BY`. Measured at a month's end, on the day cells of 2,000
+ * subjects for a month slice (62,000 rows): 3.0 s to sort against 0.4 s to read every version
+ * (~80,000 rows), whose extra JSON costs far less than the sort. One read is one snapshot of
+ * the table's parts, so no row can go missing between two reads (as with an `IN` over a
+ * subquery of the newest versions, which 18.16 reads before the table itself).
+ */
+export function newestRows<T extends { version: string }>(rows: Iterable<T>, keyOf: (row: T) => string): Map<string, T> {
+  const newest = new Map<string, T>();
+  for (const row of rows) {
+    const key = keyOf(row);
+    const seen = newest.get(key);
+    if (!seen || laterVersion(row.version, seen.version)) newest.set(key, row);
+  }
+  return newest;
 }
 
 /** The local dates of some slices, as the period_start of day cells. */
@@ -218,31 +242,30 @@ function slicesWhere(measure: string, dues: Due[]): string {
   return `measure = ${sqlString(measure)} AND grain IN (${grains}) AND period_start IN (${starts}) AND ${BUCKET_KEY_SQL} IN (${keys})`;
 }
 
-/** The day series cells the subject step reads (`where`: days and subjects), current versions only. */
+/** The day series cells the subject step reads (`where`: days and subjects), every version (newestRows picks). */
 function seriesCellsOfSql(db: string, where: string): string {
   // The latest-period times as epoch seconds: far cheaper for 18.16 to print than DateTime strings,
   // and the subject step only compares them.
-  return `SELECT toString(start) AS period_start, subject, reporter, subject_is_region,
+  return `SELECT toString(start) AS period_start, subject, reporter, kafka_partition, version, subject_is_region,
        own_types, own_regions, group_keys, pop_keys, sums, presents, latest_values, arrayMap(t -> toUInt32(t), ats) AS latest_ats,
        toString(updated) AS updated_at
 FROM
 (
-  SELECT period_start AS start, subject, reporter, subject_is_region, own_types, own_regions, group_keys, pop_keys,
-         sums, presents, latest_values, latest_ats AS ats, updated_at AS updated
-  FROM (${latestRowsSql(`${db}.series_cells`, 'grain, period_start, subject, reporter, kafka_partition', where, `subject_is_region, own_types,
-        own_regions, group_keys, pop_keys, sums, presents, latest_values, latest_ats, updated_at`)})
+  SELECT period_start AS start, subject, reporter, kafka_partition, version, subject_is_region, own_types, own_regions, group_keys,
+         pop_keys, sums, presents, latest_values, latest_ats AS ats, updated_at AS updated
+  FROM ${db}.series_cells WHERE ${where}
 )`;
 }
 
 /** A day series cell as the subject step reads it: its slices give it grain and period_end. */
-type DayCell = Omit<SeriesCell, 'grain' | 'period_end'>;
+type DayCell = Omit<SeriesCell, 'grain' | 'period_end'> & { kafka_partition: number; version: string };
 
 /**
  * Day series cells as the cells of the slices among `dues` that hold their day: a week's or a
  * month's series cell is its days' cells taken together, which subject-cells.ts does by the same
  * rules it applies to one series' cells on several partitions.
  */
-function asSliceCells(days: DayCell[], dues: Due[]): SeriesCell[] {
+function asSliceCells(days: Iterable<DayCell>, dues: Due[]): SeriesCell[] {
   const wanted = new Set(dues.map(({ slice }) => bucketKey(slice.grain, slice.periodStart)));
   const bucketsOf = new Map<string, { grain: string; start: string; end: string }[]>();
   const out: SeriesCell[] = [];
@@ -293,7 +316,9 @@ async function recomputeSubjects(
   const where = `${daysWhere(measure, dues)} AND subject IN (${list(subjects)})`;
   const rs = await client.query({ query: seriesCellsOfSql(db, where), format: 'JSONEachRow' });
   const versions = new Map(dues.map((d) => [bucketKey(d.slice.grain, d.slice.periodStart), d.version]));
-  const cells = subjectCells(measure, asSliceCells(await rs.json<DayCell>(), dues), rules, (grain, start) => versions.get(bucketKey(grain, start))!, populations);
+  // Day cells only: the key is the day, series and partition.
+  const days = newestRows(await rs.json<DayCell>(), (c) => `${c.period_start} ${c.subject} ${c.reporter} ${c.kafka_partition}`).values();
+  const cells = subjectCells(measure, asSliceCells(days, dues), rules, (grain, start) => versions.get(bucketKey(grain, start))!, populations);
   if (cells.length === 0) return cells;
   await client.insert({ table: `${db}.subject_cells`, values: cells, format: 'JSONEachRow' });
   return cells;
@@ -320,20 +345,20 @@ async function cellPopulations(client: ClickHouseClient, db: string, measure: st
 async function loadSliceCells(client: ClickHouseClient, db: string, measure: string, dues: Due[]): Promise<Map<string, Map<string, RegionInput>>> {
   // Strings for times (compared and written back as such) and UInt32 counts (JSON quotes 64-bit ones).
   const rs = await client.query({
-    query: `SELECT grain, toString(start) AS period_start, subject, toString(end) AS period_end, subject_is_region, own_types, own_regions,
-       group_codes, population_codes, vals, arrayMap(n -> toUInt32(n), rep) AS reporting, arrayMap(n -> toUInt32(n), mis) AS missing,
+    query: `SELECT grain, toString(start) AS period_start, subject, version, toString(end) AS period_end, subject_is_region, own_types,
+       own_regions, group_codes, population_codes, vals, arrayMap(n -> toUInt32(n), rep) AS reporting, arrayMap(n -> toUInt32(n), mis) AS missing,
        toString(updated) AS updated_at
 FROM
 (
-  SELECT grain, period_start AS start, subject, period_end AS end, subject_is_region, own_types, own_regions, group_codes, population_codes,
-         vals, reporting AS rep, missing AS mis, updated_at AS updated
-  FROM (${latestRowsSql(`${db}.subject_cells`, 'measure, grain, period_start, subject', slicesWhere(measure, dues), `period_end, subject_is_region, own_types,
-        own_regions, group_codes, population_codes, vals, reporting, missing, updated_at`)})
+  SELECT grain, period_start AS start, subject, version, period_end AS end, subject_is_region, own_types, own_regions, group_codes,
+         population_codes, vals, reporting AS rep, missing AS mis, updated_at AS updated
+  FROM ${db}.subject_cells WHERE ${slicesWhere(measure, dues)}
 )`,
     format: 'JSONEachRow',
   });
   const out = new Map<string, Map<string, RegionInput>>(dues.map((d) => [sliceKey(d.slice), new Map()]));
-  for (const cell of await rs.json<RegionInput>()) {
+  const cells = newestRows(await rs.json<RegionInput & { version: string }>(), (c) => `${c.grain} ${c.period_start} ${c.subject}`);
+  for (const cell of cells.values()) {
     out.get(sliceKey({ measure, grain: cell.grain as Slice['grain'], periodStart: cell.period_start }))?.set(cell.subject, cell);
   }
   return out;
