@@ -30,7 +30,9 @@ export async function groupLag(admin: Admin, groupId: string, topics: string[]):
 }
 
 export function clickhouse(): ClickHouseClient {
-  return createClient({ url: stackEnv().clickhouseUrl, request_timeout: 60_000 });
+  // Stale sockets are dropped before reuse: a bench building rows for seconds outlived the idle-socket
+  // timer, and its next INSERT went to a socket ClickHouse had closed (EPIPE).
+  return createClient({ url: stackEnv().clickhouseUrl, request_timeout: 60_000, keep_alive: { eagerly_destroy_stale_sockets: true } });
 }
 
 export async function query<T>(client: ClickHouseClient, sql: string): Promise<T[]> {

@@ -18,6 +18,9 @@ export function createClickHouse(o: ClickHouseOptions): ClickHouseClient {
     username: o.username,
     password: o.password,
     request_timeout: 30_000,
+    // A long computation (a month slice's cells) can hold the event loop past the idle-socket timer;
+    // without this, the next request reuses a socket ClickHouse has closed and fails with EPIPE.
+    keep_alive: { eagerly_destroy_stale_sockets: true },
     // NOTE: 18.16 cannot take settings in an INSERT's SETTINGS clause; URL parameters work on both.
     // A batch's series recomputation lists its subjects in the query: up to a few MB (default 256 KiB).
     clickhouse_settings: { input_format_skip_unknown_fields: 0, max_query_size: '16777216' },
