@@ -84,7 +84,6 @@ export function sqlString(s: string): string {
   return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-
 /** The local dates [from, to) a slice covers. */
 export function sliceDates(s: Slice): { from: string; to: string } {
   const start = Date.parse(`${s.periodStart.slice(0, 10)}T00:00:00Z`);
@@ -204,9 +203,9 @@ const laterVersion = (a: string, b: string) => (a.length !== b.length ? a.length
  * reads take it here rather than with latestRowsSql: 18.16 sorts whole rows, arrays and all, for
  * `ORDER BY version DESC LIMIT 1 BY`. Measured at a month's end, on the day cells of 2,000
  * subjects for a month slice (62,000 rows): 3.0 s to sort against 0.4 s to read every version
- * (~80,000 rows), whose extra JSON costs far less than the sort. One read is one snapshot of
- * the table's parts, so no row can go missing between two reads (as with an `IN` over a
- * subquery of the newest versions, which 18.16 reads before the table itself).
+ * (~80,000 rows), whose extra JSON costs far less than the sort. Not an `IN` over a subquery of
+ * the newest versions, as fast: 18.16 reads that subquery before the table itself, and a merge in
+ * between can drop a row from both reads. One read is one snapshot of the table's parts.
  */
 export function newestRows<T extends { version: string }>(rows: Iterable<T>, keyOf: (row: T) => string): Map<string, T> {
   const newest = new Map<string, T>();
