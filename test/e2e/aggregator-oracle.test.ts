@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MeasureReport } from 'fhir/r4.js';
 import { businessKey, businessKeyString } from '@sitrep/shared/fhir/identity';
-import { facilities, scenario, simMeasure, SIM_MEASURE_URL } from '../simulator/generate.js';
+import { facilities, inOffset, scenario, simMeasure, SIM_MEASURE_URL } from '../simulator/generate.js';
 import { postReports, putResource } from '../simulator/post.js';
 import { clickhouse, dropTestDatabase, isolation, query } from '../helpers/stack.js';
 import { serviceEnv, startAggregator, startIngest, type RunningService } from '../helpers/services.js';
@@ -37,14 +37,21 @@ test('every rollup row equals the oracle after corrections, duplicates, two cons
   // both months' combine different days of the same series.
   const generated = scenario({ measure, subjects, days: 14, startDate: '2020-03-26', correctionShare: 0.22, duplicateShare: 0.12, seed: 11 });
   // Twists the two-level rollups must survive: corrections that mark a report entered in error (its
-  // bucket must empty) or drop a population (a new layout), and a second, half-day report for some
-  // series-days (several reports in one bucket, often on different partitions).
+  // bucket must empty), drop a population (a new layout) or move it to the day before (the same
+  // instants in another UTC offset), and a second, half-day report for some series-days (several
+  // reports in one bucket, often on different partitions).
   const sends = generated.flatMap((s, i): typeof generated => {
     if (s.kind === 'correction' && i % 23 === 0) return [{ ...s, report: { ...s.report, status: 'error' } }];
     if (s.kind === 'correction' && i % 23 === 1) {
       const fewer = structuredClone(s.report);
       fewer.group![0]!.population!.pop();
       return [{ ...s, report: fewer }];
+    }
+    if (s.kind === 'correction' && i % 23 === 2) {
+      // The same instants written an hour further west: the report moves to the day before.
+      const west = structuredClone(s.report);
+      west.period = { start: inOffset(s.report.period!.start!, '-06:00'), end: inOffset(s.report.period!.end!, '-06:00') };
+      return [{ ...s, report: west }];
     }
     if (s.kind === 'original' && i % 19 === 0) {
       const afternoon = structuredClone(s.report);
@@ -55,6 +62,8 @@ test('every rollup row equals the oracle after corrections, duplicates, two cons
   });
   const twists = sends.length - generated.length;
   assert.ok(twists > 20 && sends.some((s) => s.report.status === 'error'), `${twists} half-day reports`);
+  const moved = sends.filter((s) => s.report.period!.start!.endsWith('-06:00')).length;
+  assert.ok(moved >= 10, `${moved} corrections that move to the day before`);
   const corrections = sends.filter((s) => s.kind === 'correction').length;
   const duplicates = sends.filter((s) => s.kind === 'duplicate').length;
   const originals = sends.length - corrections - duplicates;

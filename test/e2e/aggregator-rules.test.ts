@@ -1,6 +1,7 @@
 // Aggregation rules through the real pipeline: a Location that arrives after its reports moves the
-// rollups from 'unresolved' to its county and state; point-in-time versus count over a week;
-// ClickHouse stopped and started in the middle of a stream loses nothing and counts nothing twice.
+// rollups from 'unresolved' to its county and state; point-in-time versus count over a week; a
+// correction that moves a report to another day (same instants, another UTC offset); ClickHouse
+// stopped and started in the middle of a stream loses nothing and counts nothing twice.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
@@ -92,6 +93,38 @@ test('over a week, point-in-time takes the latest day and count sums the days; a
   assert.deepEqual(asMap(beds), expectBeds);
   const adm = await waitFor(() => rollup(week('admissionsPop0')), (rows) => rows.length === 3 && rows.every((r) => expectAdmissions.get(r.region) === r.value), { what: 'count week' }).catch(() => rollup(week('admissionsPop0')));
   assert.deepEqual(new Map(adm.map((r) => [r.region, r.value])), expectAdmissions);
+});
+
+test('a correction that writes period.start in another UTC offset moves the report to its new day, out of the day it left', { timeout: 90_000 }, async () => {
+  const [f] = facilities(1, { states: 1, seed: 12 }).map((x) => ({ ...x, key: x.key.replace(x.id, 'OFFSET1'), location: { ...x.location, id: 'loc-offset1', identifier: [{ system: x.key.split('|')[0]!, value: 'OFFSET1' }] } }));
+  assert.equal(await putResource(ingest.url, f!.location as never), 201);
+  // One report in three versions, all for the same instants: Wednesday 2020-09-16 as written at
+  // -05:00, Thursday the 17th as written in UTC, then Wednesday again. Same week, same month.
+  const at = (start: string, end: string, beds: number, admissions: number) => ({ ...report(f!.key, '2020-09-16', beds, admissions), period: { start, end } });
+  const wednesday = ['2020-09-16T20:00:00-05:00', '2020-09-17T19:59:59-05:00'] as const;
+  const thursday = ['2020-09-17T01:00:00Z', '2020-09-18T00:59:59Z'] as const;
+  const versions = [at(...wednesday, 10, 5), at(...thursday, 20, 7), at(...wednesday, 30, 9)];
+  const chain = (s: string): [string, string][] => [['facility', s], ['county', `US-${f!.state}/${f!.county}`], ['state', `US-${f!.state}`], ['country', 'US'], ['all', 'all']];
+  const keyOf = (r: MeasureReport) => businessKeyString(businessKey(r));
+  for (const [i, v] of versions.entries()) {
+    const [result] = await postReports(ingest.url, [v]);
+    assert.equal(result!.status, i === 0 ? 201 : 200, 'every version is the same report');
+    const expected = expectedRollups(lastVersions(versions.slice(0, i + 1), keyOf), [oracleMeasureOf(measure)], chain);
+    // Only this test posts reports from 2020-08-31 (the week that holds September 1st) to September's end.
+    assert.ok([...expected.values()].some((r) => r.grain === 'day' && r.period_start === `${v.period.start.slice(0, 10)} 00:00:00`));
+    let problems: string[] = [];
+    await waitFor(
+      async () => {
+        const rows = await query<RollupRow>(ch, `SELECT * FROM ${iso.database}.rollups WHERE measure = '${SIM_MEASURE_URL}' AND period_start >= '2020-08-31 00:00:00' AND period_start < '2020-10-01 00:00:00'`);
+        problems = compareRollups(rows, expected);
+        return problems.length;
+      },
+      (n) => n === 0,
+      { timeoutMs: 30_000, what: `rollups of version ${i + 1} of a report that moves between days` },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${problems.slice(0, 20).join('\n')}`);
+    });
+  }
 });
 
 test('ClickHouse stopped and started in the middle of a stream: no loss, no double count', { timeout: 180_000 }, async () => {

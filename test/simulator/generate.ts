@@ -125,6 +125,13 @@ function reportFor(measure: Measure, subjectKey: string, day: string, offset: st
   };
 }
 
+/** The same instant written in another UTC offset ('±hh:mm'): a report can move to another local day this way. */
+export function inOffset(dateTime: string, offset: string): string {
+  const [h, m] = offset.slice(1).split(':').map(Number) as [number, number];
+  const local = Date.parse(dateTime) + (offset.startsWith('-') ? -1 : 1) * (h * 60 + m) * 60_000;
+  return `${new Date(local).toISOString().slice(0, 19)}${offset}`;
+}
+
 export interface Send {
   report: MeasureReport;
   kind: 'original' | 'correction' | 'duplicate';

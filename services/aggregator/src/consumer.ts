@@ -12,6 +12,7 @@ import type { Writer } from './writer.js';
 import {
   allSlices,
   chunks,
+  daysLeft,
   facilityKeys,
   markValue,
   mergeMarks,
@@ -22,6 +23,7 @@ import {
   seriesCellsSql,
   slicesOfMeasure,
   slicesOfReport,
+  slicesLeft,
   slicesOfSubjects,
   type Mark,
 } from './rollups.js';
@@ -107,9 +109,10 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
 
   /**
    * Writes the rows, recomputes the series cells of the reports among them, and returns the marks
-   * for the slices whose cells change: a report's slices for its subject; for Locations and
-   * Organizations, every slice of every facility they name, before and after the change (region
-   * cells only); for a Measure, every slice of it, all subjects.
+   * for the slices whose cells change: a report's slices for its subject, and those of the days it
+   * left (a correction in another UTC offset); for Locations and Organizations, every slice of every
+   * facility they name, before and after the change (region cells only); for a Measure, every slice
+   * of it, all subjects.
    */
   async function affectedSlices(rows: Map<Table, Row[]>, write: () => Promise<void>, versions: Map<number, string>): Promise<Mark[]> {
     const { client, db } = o.writer;
@@ -119,12 +122,14 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
     await write();
     const after = await facilityKeys(client, db, locationIds, orgIds);
     const reports = rows.get('reports') ?? [];
+    const marks: Mark[] = reports.flatMap((r) => slicesOfReport(r).map((slice) => ({ slice, subjects: [r.subject as string] })));
     for (const some of chunks(reports)) {
       const started = performance.now();
-      await client.command({ query: seriesCellsSql(db, versions, some) });
+      const left = await daysLeft(client, db, some);
+      await client.command({ query: seriesCellsSql(db, versions, some, left) });
+      marks.push(...slicesLeft(left));
       o.metrics.recomputeDuration.observe({ level: 'series' }, performance.now() - started);
     }
-    const marks: Mark[] = reports.flatMap((r) => slicesOfReport(r).map((slice) => ({ slice, subjects: [r.subject as string] })));
     const moved = await slicesOfSubjects(client, db, [...new Set([...before, ...after])]);
     marks.push(...moved.map((slice) => ({ slice, subjects: [] })));
     for (const m of rows.get('measures') ?? []) {

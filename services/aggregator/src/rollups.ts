@@ -99,6 +99,75 @@ const BUCKET_KEY_SQL = "concat(grain, ' ', toString(period_start))";
 const list = (values: Iterable<string>) => [...new Set(values)].map(sqlString).join(', ');
 
 /**
+ * A day that a report of a batch has left: an earlier version of it was on that day, written in
+ * another UTC offset (see migration 006). Its series cell must be recomputed without the report,
+ * and its slices marked.
+ */
+export interface LeftDay {
+  measure: string;
+  subject: string;
+  /** 'YYYY-MM-DD 00:00:00' */
+  day: string;
+}
+
+/** The filter on report identity columns that selects a batch's series around its days (and the days some of its reports left). */
+function seriesWhere(reports: Record<string, unknown>[], left: LeftDay[]): { where: string; buckets: Set<string> } {
+  const buckets = new Set<string>();
+  let lo = Infinity;
+  let hi = -Infinity;
+  const days = [
+    ...reports.flatMap((r) => slicesOfReport(r).filter((s) => s.grain === 'day')),
+    ...left.map((l) => ({ measure: l.measure, grain: 'day' as const, periodStart: l.day })),
+  ];
+  for (const s of days) {
+    buckets.add(bucketKey(s.grain, s.periodStart));
+    const { from, to } = sliceDates(s);
+    lo = Math.min(lo, Date.parse(`${from}T00:00:00Z`));
+    hi = Math.max(hi, Date.parse(`${to}T00:00:00Z`));
+  }
+  // NOTE: only identity columns may be filtered before the latest versions are taken: partition,
+  // measure, subject and period_start_utc are all part of a report's identity. Local dates lie
+  // within 14 hours of period_start_utc, so the UTC window is widened by a day on each side.
+  const partitions = new Set(reports.map((r) => Number(r.kafka_partition)));
+  const where = `kafka_partition IN (${[...partitions].join(', ')}) AND measure IN (${list(reports.map((r) => r.measure as string))})
+          AND subject IN (${list(reports.map((r) => r.subject as string))})
+          AND period_start_utc >= toDateTime('${chTime(lo - DAY_MS)}', 'UTC') AND period_start_utc < toDateTime('${chTime(hi + DAY_MS)}', 'UTC')`;
+  return { where, buckets };
+}
+
+/**
+ * The days that reports of a batch have left (already in ClickHouse): each day another version of
+ * one of them was on, other than its own. Rare (a correction in another UTC offset), so the read
+ * returns only reports that have been on more than one day.
+ */
+export async function daysLeft(client: ClickHouseClient, db: string, reports: Record<string, unknown>[]): Promise<LeftDay[]> {
+  if (reports.length === 0) return [];
+  const rs = await client.query({
+    query: `SELECT business_key, groupUniqArray(toString(day)) AS days FROM ${db}.report_days
+      WHERE ${seriesWhere(reports, []).where}
+      GROUP BY business_key HAVING uniqExact(day) > 1`,
+    format: 'JSONEachRow',
+  });
+  const daysOf = new Map((await rs.json<{ business_key: string; days: string[] }>()).map((r) => [r.business_key, r.days]));
+  const left = new Map<string, LeftDay>();
+  for (const r of reports) {
+    const own = (r.grain_starts as string[])[0];
+    for (const day of daysOf.get(r.business_key as string) ?? []) {
+      if (day !== own) left.set([r.measure, r.subject, day].join(KEY_SEPARATOR), { measure: r.measure as string, subject: r.subject as string, day });
+    }
+  }
+  return [...left.values()];
+}
+
+/** The slices of the days some reports left, for their subjects. */
+export function slicesLeft(left: LeftDay[]): Mark[] {
+  return left.flatMap((l) => {
+    const b = grainBuckets(l.day.slice(0, 10));
+    return b.grains.map((grain, i) => ({ slice: { measure: l.measure, grain: grain as Slice['grain'], periodStart: b.starts[i]! }, subjects: [l.subject] }));
+  });
+}
+
+/**
  * INSERT ... SELECT that recomputes the day series cells (sitrep.series_cells) touched by batches of
  * report rows from some Kafka partitions, each partition's cells stamped with the last offset of its
  * batch (`versions`), which must be in ClickHouse already. Each cell is derived from the latest
@@ -106,7 +175,9 @@ const list = (values: Iterable<string>) => [...new Set(values)].map(sqlString).j
  * present values and the value of the latest period that has one; `error` reports contribute
  * nothing. Every day in the batches is recomputed for every subject in them, on every partition
  * among them (a superset of what changed, which is harmless: a recomputation is derived, and every
- * report up to each partition's stamp is written).
+ * report up to each partition's stamp is written). So are the days some of them `left` (daysLeft):
+ * a series may have no report left there, so each such day also reads the reports that ever were on
+ * it (report_days), as empty rows, which give the cell when nothing else does.
  *
  * Only days: a week's or a month's cell of a series is the same two figures over its days' cells
  * (sums add up, the latest is the latest of the latest), which the subject step combines as it
@@ -118,31 +189,22 @@ const list = (values: Iterable<string>) => [...new Set(values)].map(sqlString).j
  * entry per layout in the cell's arrays, which the subject step (subject-cells.ts) combines by the
  * same rules it uses across partitions.
  */
-export function seriesCellsSql(db: string, versions: Map<number, string>, reports: Record<string, unknown>[]): string {
-  const buckets = new Set<string>();
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const r of reports) {
-    for (const s of slicesOfReport(r)) {
-      if (s.grain !== 'day') continue;
-      buckets.add(bucketKey(s.grain, s.periodStart));
-      const { from, to } = sliceDates(s);
-      lo = Math.min(lo, Date.parse(`${from}T00:00:00Z`));
-      hi = Math.max(hi, Date.parse(`${to}T00:00:00Z`));
-    }
-  }
+export function seriesCellsSql(db: string, versions: Map<number, string>, reports: Record<string, unknown>[], left: LeftDay[] = []): string {
+  const { where, buckets } = seriesWhere(reports, left);
   // `keep` is the length a report's population arrays keep: all of them, or none for `error` reports.
   const kept = (array: string) => `arraySlice(${array}, 1, keep)`;
-  // NOTE: only identity columns may be filtered before the latest versions are taken: partition,
-  // measure, subject and period_start_utc are all part of a report's identity. Local dates lie
-  // within 14 hours of period_start_utc, so the UTC window is widened by a day on each side.
   // `grains` lists 'day' first (transform.ts): the day bucket is element 1 of the bucket arrays.
   const partitions = [...new Set(reports.map((r) => Number(r.kafka_partition)))];
   // Each partition's cells are stamped with the last offset of its batch.
   const version = `arrayElement([${partitions.map((p) => `toUInt64(${BigInt(versions.get(p)!).toString()})`).join(', ')}], indexOf([${partitions.join(', ')}], kafka_partition))`;
-  const reportsWhere = `kafka_partition IN (${partitions.join(', ')}) AND measure IN (${list(reports.map((r) => r.measure as string))})
-          AND subject IN (${list(reports.map((r) => r.subject as string))})
-          AND period_start_utc >= toDateTime('${chTime(lo - DAY_MS)}', 'UTC') AND period_start_utc < toDateTime('${chTime(hi + DAY_MS)}', 'UTC')`;
+  const leftRows = left.length === 0 ? '' : `
+      UNION ALL
+      SELECT measure, subject, reporter, kafka_partition, toUInt64(0) AS keep, subject_is_region, region_types AS own_types,
+             regions AS own_regions, period_start_utc AS period_instant, toDateTime(now(), 'UTC') AS received_at, 'day' AS grain, day AS period_start,
+             day_end AS bucket_end, emptyArrayString() AS pop_group_keys, emptyArrayString() AS pop_keys,
+             emptyArrayFloat64() AS pop_values, emptyArrayUInt8() AS pop_present
+      FROM ${db}.report_days
+      WHERE ${where} AND day IN (${list(left.map((l) => l.day))})`;
   return `INSERT INTO ${db}.series_cells
   (measure, grain, period_start, subject, reporter, kafka_partition, period_end, subject_is_region, own_types, own_regions,
    group_keys, pop_keys, sums, presents, latest_values, latest_ats, updated_at, version)
@@ -170,9 +232,9 @@ FROM
       FROM
       (
         -- Only the columns needed: the resource JSON is most of a row.
-        ${latestRowsSql(`${db}.reports`, 'business_key', reportsWhere, `measure, subject, reporter, kafka_partition, status, subject_is_region, region_types,
+        ${latestRowsSql(`${db}.reports`, 'business_key', where, `measure, subject, reporter, kafka_partition, status, subject_is_region, region_types,
                regions, period_start_utc, received_at, grains, grain_starts, grain_ends, pop_group_keys, pop_keys, pop_values, pop_present`)}
-      )
+      )${leftRows}
     )
     WHERE ${BUCKET_KEY_SQL} IN (${list(buckets)})
   )
@@ -480,8 +542,9 @@ export async function slicesOfMeasure(client: ClickHouseClient, db: string, meas
 }
 
 async function slicesMatching(client: ClickHouseClient, db: string, where: string): Promise<Slice[]> {
-  // Identity columns only (subject, measure): safe to filter before dedup; any version of a report
-  // has the same slices, so no FINAL is needed here.
+  // Identity columns only (subject, measure): safe to filter before dedup. No FINAL: every version
+  // of a report is in the same slices, but for the day it is on (migration 006), and a slice that a
+  // report has left holds an empty cell of it, so the older versions' slices are harmless extras.
   const rs = await client.query({
     query: `SELECT DISTINCT measure, grain, period_start FROM ${db}.reports ARRAY JOIN grains AS grain, grain_starts AS period_start WHERE ${where}`,
     format: 'JSONEachRow',
