@@ -111,16 +111,15 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
    * Writes the rows, recomputes the series cells of the reports among them, and returns the marks
    * for the slices whose cells change: a report's slices for its subject, and those of the days it
    * left (a correction in another UTC offset); for Locations and Organizations, every slice of every
-   * facility they name, before and after the change (region cells only); for a Measure, every slice
-   * of it, all subjects.
+   * facility they name or ever named (region cells only); for a Measure, every slice of it, all
+   * subjects.
    */
   async function affectedSlices(rows: Map<Table, Row[]>, write: () => Promise<void>, versions: Map<number, string>): Promise<Mark[]> {
     const { client, db } = o.writer;
     const locationIds = (rows.get('locations') ?? []).map((r) => r.location_id as string);
     const orgIds = (rows.get('organizations') ?? []).map((r) => r.org_id as string);
-    const before = await facilityKeys(client, db, locationIds, orgIds);
     await write();
-    const after = await facilityKeys(client, db, locationIds, orgIds);
+    const named = await facilityKeys(client, db, locationIds, orgIds);
     const reports = rows.get('reports') ?? [];
     const marks: Mark[] = reports.flatMap((r) => slicesOfReport(r).map((slice) => ({ slice, subjects: [r.subject as string] })));
     for (const some of chunks(reports)) {
@@ -130,7 +129,7 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
       marks.push(...slicesLeft(left));
       o.metrics.recomputeDuration.observe({ level: 'series' }, performance.now() - started);
     }
-    const moved = await slicesOfSubjects(client, db, [...new Set([...before, ...after])]);
+    const moved = await slicesOfSubjects(client, db, named);
     marks.push(...moved.map((slice) => ({ slice, subjects: [] })));
     for (const m of rows.get('measures') ?? []) {
       marks.push(...(await slicesOfMeasure(client, db, m.url as string)).map((slice) => ({ slice, subjects: null })));

@@ -553,20 +553,20 @@ async function slicesMatching(client: ClickHouseClient, db: string, where: strin
   return rows.map((r) => ({ measure: r.measure, grain: r.grain, periodStart: r.period_start }));
 }
 
-/** Identifiers a facility can be reported under, for these Locations and Organizations, as stored now. */
+/**
+ * Identifiers a facility can be reported under, for these Locations and Organizations, in any of
+ * their versions (migration 007): those they name now and those they named before a change. Read
+ * after the change is written, and the same when a step is redone.
+ */
 export async function facilityKeys(client: ClickHouseClient, db: string, locationIds: string[], orgIds: string[]): Promise<string[]> {
   if (locationIds.length === 0 && orgIds.length === 0) return [];
-  const loc = locationIds.length ? locationIds.map(sqlString).join(', ') : "''";
-  const org = orgIds.length ? orgIds.map(sqlString).join(', ') : "''";
+  const loc = locationIds.length ? list(locationIds) : "''";
+  const org = orgIds.length ? list(orgIds) : "''";
+  const named = `${db}.facility_keys_named`;
   const rs = await client.query({
-    query: `SELECT DISTINCT key FROM
-      (
-        SELECT arrayJoin(identifiers) AS key FROM ${db}.locations FINAL WHERE location_id IN (${loc}) OR managing_org IN (${org})
-        UNION ALL
-        SELECT arrayJoin(identifiers) AS key FROM ${db}.organizations FINAL WHERE org_id IN (${org})
-        UNION ALL
-        SELECT arrayJoin(identifiers) AS key FROM ${db}.organizations FINAL WHERE org_id IN (SELECT managing_org FROM ${db}.locations FINAL WHERE location_id IN (${loc}))
-      )`,
+    query: `SELECT DISTINCT key FROM ${named}
+      WHERE (kind = 'location' AND (id IN (${loc}) OR id IN (SELECT id FROM ${named} WHERE kind = 'managed-by' AND key IN (${org}))))
+         OR (kind = 'organization' AND (id IN (${org}) OR id IN (SELECT key FROM ${named} WHERE kind = 'managed-by' AND id IN (${loc}))))`,
     format: 'JSONEachRow',
   });
   return (await rs.json<{ key: string }>()).map((r) => r.key);
