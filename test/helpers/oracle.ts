@@ -73,7 +73,8 @@ export function expectedRollups(latest: MeasureReport[], measures: OracleMeasure
     const present = s.obs.filter((o) => o.value !== undefined);
     let value = 0;
     if (s.rule === 'sum') value = present.reduce((acc, o) => acc + o.value!, 0);
-    else if (present.length) value = present.reduce((best, o) => (o.at > best.at ? o : best)).value!;
+    // Two reports of one series for the same instant: the larger value (the aggregator's documented rule).
+    else if (present.length) value = present.reduce((best, o) => (o.at > best.at || (o.at === best.at && o.value! > best.value!) ? o : best)).value!;
     for (const [type, code] of regions(s.subject)) {
       const row = { ...s.row, region_type: type, region: code };
       const k = rowKey(row);

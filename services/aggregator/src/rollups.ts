@@ -172,7 +172,8 @@ export function slicesLeft(left: LeftDay[]): Mark[] {
  * report rows from some Kafka partitions, each partition's cells stamped with the last offset of its
  * batch (`versions`), which must be in ClickHouse already. Each cell is derived from the latest
  * versions of its series' reports on its partition on its day: per population, the `sum` of the
- * present values and the value of the latest period that has one; `error` reports contribute
+ * present values and the value of the latest period that has one (the larger of two for one
+ * instant); `error` reports contribute
  * nothing. Every day in the batches is recomputed for every subject in them, on every partition
  * among them (a superset of what changed, which is harmless: a recomputation is derived, and every
  * report up to each partition's stamp is written). So are the days some of them `left` (daysLeft):
@@ -216,14 +217,18 @@ FROM
   SELECT series, kafka_partition, grain, period_start, gks, pks, any(measure) AS measure, any(subject) AS subject, any(reporter) AS reporter,
          any(bucket_end) AS bucket_end, any(subject_is_region) AS subject_is_region,
          any(own_types) AS own_types, any(own_regions) AS own_regions,
-         sumForEach(vs) AS ss, maxForEach(ps) AS prs, argMaxForEach(vs, ts) AS lvs, maxForEach(ts) AS las, max(received_at) AS upd
+         sumForEach(vs) AS ss, maxForEach(ps) AS prs, argMaxForEach(vs, tvs) AS lvs, maxForEach(ts) AS las, max(received_at) AS upd
   FROM
   (
     SELECT cityHash64(measure, subject, reporter) AS series, measure, subject, reporter, kafka_partition, grain, period_start, bucket_end,
            subject_is_region, own_types, own_regions, received_at,
            ${kept('pop_group_keys')} AS gks, ${kept('pop_keys')} AS pks, ${kept('pop_present')} AS ps,
            ${kept('arrayMap((v, p) -> if(p = 1, v, 0), pop_values, pop_present)')} AS vs,
-           ${kept("arrayMap((p, t) -> if(p = 1, t, toDateTime(0, 'UTC')), pop_present, replicate(period_instant, pop_present))")} AS ts
+           ${kept("arrayMap((p, t) -> if(p = 1, t, toDateTime(0, 'UTC')), pop_present, replicate(period_instant, pop_present))")} AS ts,
+           -- The latest value's order: by instant, then (two reports of the series for one instant) the
+           -- larger value, as the subject step breaks ties, so no tie is decided by the order rows
+           -- are read in. Exact: a DateTime is 32 bits and a count a 32-bit integer (validated).
+           arrayMap((t, v) -> toUInt64(t) * 4294967296 + toUInt64(v + 2147483648), ts, vs) AS tvs
     FROM
     (
       SELECT measure, subject, reporter, kafka_partition, if(status = 'error', 0, length(pop_keys)) AS keep, subject_is_region,
