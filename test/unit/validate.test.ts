@@ -181,6 +181,36 @@ describe('rules', () => {
     assert.deepEqual(validateMeasureReport(r), []);
   });
 
+  test('dates: a day that does not exist and a leap second are refused, Feb 29 of a leap year is fine', () => {
+    const r = base();
+    r.period = { start: '2020-02-30T00:00:00Z', end: '2020-03-01T23:59:59Z' };
+    const issues = validateMeasureReport(r);
+    assert.deepEqual(brief(issues), [['error', 'value', 'MeasureReport.period.start']]);
+    assert.match(issues[0]!.diagnostics!, /"2020-02-30T00:00:00Z" is not a calendar date/);
+    r.period = { start: '2019-02-29T00:00:00Z', end: '2019-03-01T00:00:00Z' };
+    assert.deepEqual(brief(validateMeasureReport(r)), [['error', 'value', 'MeasureReport.period.start']]);
+    r.period = { start: '2020-02-29T00:00:00Z', end: '2020-04-31T00:00:00Z' };
+    assert.deepEqual(brief(validateMeasureReport(r)), [['error', 'value', 'MeasureReport.period.end']]);
+    r.period = { start: '2020-02-29T00:00:00Z', end: '2020-03-01T00:00:00Z' };
+    assert.deepEqual(validateMeasureReport(r), []);
+    r.period = { start: '2016-12-31T23:59:60Z', end: '2017-01-01T23:59:59Z' };
+    assert.match(validateMeasureReport(r)[0]!.diagnostics!, /leap second/);
+    r.date = '2021-04-31T10:00:00Z';
+    r.period = { start: '2020-02-29T00:00:00Z', end: '2020-03-01T00:00:00Z' };
+    assert.deepEqual(brief(validateMeasureReport(r)), [['error', 'value', 'MeasureReport.date']]);
+  });
+
+  test('a body full of problems lists 100 of them and counts the rest; unknown names are clipped', () => {
+    const r = base() as unknown as Record<string, unknown>;
+    for (let i = 0; i < 300; i++) r[`x${i}`] = 1;
+    r[`y${'z'.repeat(100_000)}`] = 1;
+    const issues = validateMeasureReport(r);
+    assert.equal(issues.length, 101);
+    assert.deepEqual(issues.at(-1), { severity: 'error', code: 'too-costly', diagnostics: '201 more problems not listed (at most 100 are)', expression: ['MeasureReport'] });
+    const json = JSON.stringify(validateMeasureReport({ ...base(), [`y${'z'.repeat(100_000)}`]: 1 }));
+    assert.ok(json.length < 1000, `${json.length} characters`);
+  });
+
   test('primitives: JSON types, empty strings, _element companions, datatypes', () => {
     const r = base() as unknown as Record<string, any>;
     r.language = 'en-US ';
