@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import type { MeasureReport } from 'fhir/r4.js';
 import kafkajs, { type Consumer } from 'kafkajs';
 import { HEADERS } from '@sitrep/shared/contracts/records';
 import { isolation, stackEnv } from '../helpers/stack.js';
@@ -126,4 +127,27 @@ test('a PUT under a client id and then creates of the same report stay on the cl
   assert.deepEqual(new Set(answers.map((a) => `${a.status} ${a.id}`)), new Set([`200 ${id}`]));
   const mine = await recordsOf(id, 11);
   assert.equal(new Set(mine.map((r) => r.key)).size, 1);
+});
+
+test('a PUT under a client id and a create of the same report at the same time: one is stored, the other is a 409', async () => {
+  const put = (report: MeasureReport, id: string) =>
+    fetch(`${ingest.url}/MeasureReport/${id}`, { method: 'PUT', headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal' }, body: JSON.stringify({ ...report, id }) }).then(async (r) => {
+      await r.arrayBuffer();
+      return r.status;
+    });
+  const post = (report: MeasureReport) =>
+    fetch(`${ingest.url}/MeasureReport`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal' }, body: JSON.stringify(report) }).then(async (r) => {
+      await r.arrayBuffer();
+      return r.status;
+    });
+  for (let i = 0; i < 5; i++) {
+    const report = freshReport();
+    const [a, b] = [`client-${randomUUID().slice(0, 8)}`, `client-${randomUUID().slice(0, 8)}`];
+    // Before the fix, each of these pairs could give two 201s: one report under two ids.
+    const withCreate = await Promise.all([put(report, a), post(report)]);
+    assert.deepEqual(withCreate.sort(), [201, 409], `PUT ${a} and POST of the same report: ${withCreate.join(', ')}`);
+    const other = freshReport();
+    const twoIds = await Promise.all([put(other, a.replace('client', 'other')), put(other, b)]);
+    assert.deepEqual(twoIds.sort(), [201, 409], `PUTs of one report to two ids: ${twoIds.join(', ')}`);
+  }
 });

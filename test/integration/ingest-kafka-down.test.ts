@@ -80,9 +80,12 @@ test('Kafka down: 503 + Retry-After within 10 s, never a 2xx; /readyz 503; back 
     refused.push(report);
     assertUnavailable(await timed('POST', '/MeasureReport', report), `sequential create ${i}`);
   }
-  // Many at once, of every kind: each is bounded, none is a 2xx.
+  // Many at once, of every kind: each is bounded, none is a 2xx. Three are the same report (a
+  // client's retries): they wait for each other, and that wait counts in the bound too.
+  const same = freshReport();
   const concurrent = await Promise.all([
     ...Array.from({ length: 10 }, () => timed('POST', '/MeasureReport', freshReport())),
+    ...Array.from({ length: 3 }, () => timed('POST', '/MeasureReport', same)),
     timed('PUT', `/Location/${location.id}`, location),
     // A batch whose Location (accepted first) and report both need Kafka, plus a broken report:
     // nothing stored, so the whole answer is a 503, within one publish timeout, not two.

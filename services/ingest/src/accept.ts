@@ -53,21 +53,23 @@ export class Acceptor {
 
   /** `json`: the bytes `input` was parsed from (valid UTF-8), when the intake has them; a report's record then carries them as they are. */
   async accept(kind: ResourceKind, input: unknown, ctx: AcceptContext, json?: Buffer): Promise<Accepted> {
+    // One bound for the whole acceptance, waits behind earlier publishes of the same resource included.
+    const deadline = this.deps.publisher.deadline();
     const body = checkShape(kind, input, ctx.urlId);
-    if (kind === 'MeasureReport') return this.acceptReport(body, ctx, json);
+    if (kind === 'MeasureReport') return this.acceptReport(body, ctx, deadline, json);
     const issues = VALIDATORS[kind](body, { lenient: ctx.lenient });
     if (hasErrors(issues)) throw OperationOutcomeError.of(422, issues);
     const id = ctx.urlId!;
-    return this.serialized(`${kind}/${id}`, async () => {
+    return this.serialized(`${kind}/${id}`, deadline, async () => {
       const created = !this.deps.catalog.getReference(kind, id);
       const topic = kind === 'Measure' ? this.deps.topics.measures : kind === 'Location' ? this.deps.topics.locations : this.deps.topics.organizations;
-      const ack = await this.deps.publisher.publish(this.record(kind, topic, `${kind}/${id}`, id, body, ctx));
+      const ack = await this.deps.publisher.publish(this.record(kind, topic, `${kind}/${id}`, id, body, ctx), deadline);
       this.deps.catalog.recordReference(kind, id, { resource: storedResource(body, id), versionId: ack.offset, lastUpdated: ctx.receivedAt });
       return { resourceType: kind, id, versionId: ack.offset, lastUpdated: ctx.receivedAt, created, warnings: issues };
     });
   }
 
-  private async acceptReport(body: Record<string, unknown>, ctx: AcceptContext, json: Buffer | undefined): Promise<Accepted> {
+  private async acceptReport(body: Record<string, unknown>, ctx: AcceptContext, deadline: number, json: Buffer | undefined): Promise<Accepted> {
     const report = body as unknown as MeasureReport;
     const measure = typeof report.measure === 'string' ? this.deps.catalog.measure(canonicalUrl(report.measure)) : undefined;
     const issues = validateMeasureReport(body, measure ? { lenient: ctx.lenient, measure } : { lenient: ctx.lenient });
@@ -81,7 +83,11 @@ export class Acceptor {
     // bulk import's hundreds of reports in flight outlived young-generation collections and were
     // promoted, and old-generation collections ran all the time.
     const record = this.record('MeasureReport', this.deps.topics.measureReports, businessKeyString(key), id, body, ctx, json);
-    return this.serialized(`MeasureReport/${id}`, async () => {
+    // Serialized on the report's id and on its business key: a PUT to a chosen id and a create of
+    // the same report (or PUTs of it to two ids) run one after the other, so the second sees the
+    // first in the catalog and gets its 409. The key is the outer lock, and nothing waits for a lock
+    // inside the inner one, so two requests never wait for each other.
+    return this.serialized(`key/${keyId}`, deadline, () => this.serialized(`MeasureReport/${id}`, deadline, async () => {
       const boundKey = catalog.reportKeyIdOf(id);
       if (boundKey !== undefined && boundKey !== keyId) {
         throw OperationOutcomeError.of(409, [
@@ -95,10 +101,10 @@ export class Acceptor {
         ]);
       }
       const created = boundKey === undefined;
-      const ack = await this.deps.publisher.publish(record);
+      const ack = await this.deps.publisher.publish(record, deadline);
       catalog.recordReport(id, keyId);
       return { resourceType: 'MeasureReport', id, versionId: ack.offset, lastUpdated: ctx.receivedAt, created, warnings: issues };
-    });
+    }));
   }
 
   private record(kind: ResourceKind, topic: string, key: string, id: string, resource: Record<string, unknown>, ctx: AcceptContext, json?: Buffer): OutgoingRecord {
@@ -112,15 +118,42 @@ export class Acceptor {
     };
   }
 
-  private async serialized<T>(id: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.inFlight.get(id) ?? Promise.resolve();
-    const mine = previous.catch(() => undefined).then(work);
-    this.inFlight.set(id, mine);
-    try {
-      return await mine;
-    } finally {
-      if (this.inFlight.get(id) === mine) this.inFlight.delete(id);
-    }
+  /**
+   * Runs `work` after every earlier call for `lock` has settled. A caller still waiting at its
+   * deadline gets the publish timeout's 503 (Kafka is what the queue waits on) and its turn is
+   * skipped, but kept in the queue, so that no later caller overtakes an earlier one still running.
+   */
+  private serialized<T>(lock: string, deadline: number, work: () => Promise<T>): Promise<T> {
+    const previous = this.inFlight.get(lock) ?? Promise.resolve();
+    let abandoned = false;
+    let started = false;
+    const turn = previous.catch(() => undefined).then(() => {
+      if (abandoned) return undefined;
+      started = true;
+      return work();
+    });
+    this.inFlight.set(lock, turn);
+    const forget = () => {
+      if (this.inFlight.get(lock) === turn) this.inFlight.delete(lock);
+    };
+    turn.then(forget, forget);
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (started) return;
+        abandoned = true;
+        reject(this.deps.publisher.timeoutError());
+      }, Math.max(0, deadline - performance.now()));
+      turn.then(
+        (v) => {
+          clearTimeout(timer);
+          if (!abandoned) resolve(v as T);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          if (!abandoned) reject(err);
+        },
+      );
+    });
   }
 }
 

@@ -35,7 +35,7 @@ export interface Ack {
 
 interface Pending {
   record: OutgoingRecord;
-  /** The caller was already answered (timed out): never send it, since the caller was told it was not stored. */
+  /** The caller was already answered (timed out): never send it. (One already sent when the caller timed out may still be stored: the 503 says it may not be.) */
   settled: () => boolean;
   resolve: (ack: Ack) => void;
   reject: (err: Error) => void;
@@ -114,13 +114,24 @@ export class Publisher {
     return this.healthy;
   }
 
-  publish(record: OutgoingRecord): Promise<Ack> {
+  /** The deadline (performance.now() time) of a publish that starts now. */
+  deadline(): number {
+    return performance.now() + this.o.timeoutMs;
+  }
+
+  /** What a caller gets when Kafka did not acknowledge in time. */
+  timeoutError(): DependencyUnavailableError {
+    return new DependencyUnavailableError('kafka', `Kafka did not acknowledge within ${this.o.timeoutMs} ms`);
+  }
+
+  /** Resolves when the broker acknowledged the record; fails with timeoutError() at `deadline` (by default timeoutMs from now). */
+  publish(record: OutgoingRecord, deadline = this.deadline()): Promise<Ack> {
     return new Promise<Ack>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
         settled = true;
-        reject(new DependencyUnavailableError('kafka', `Kafka did not acknowledge within ${this.o.timeoutMs} ms`));
-      }, this.o.timeoutMs);
+        reject(this.timeoutError());
+      }, Math.max(0, deadline - performance.now()));
       this.queuedBytes += record.value.length;
       this.queue.push({
         record,
