@@ -94,7 +94,7 @@ export function createApp(d: AppDeps): express.Express {
     if (err instanceof OperationOutcomeError) return send(err.status, err.outcome);
     if (err instanceof DependencyUnavailableError) {
       res.setHeader('Retry-After', String(d.retryAfterSeconds ?? 5));
-      return send(503, outcome([issue('transient', `${err.dependency} is unavailable; nothing was stored, retry later`)]));
+      return send(503, outcome([issue('transient', `${err.dependency} is unavailable; this may not have been stored. Retry later: a re-send updates the same resource, never duplicates it`)]));
     }
     const e = err as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.too.large') {

@@ -158,7 +158,7 @@ export function bulkRoutes(d: BulkRouteDeps): Router {
           if (err instanceof OperationOutcomeError) reject(line, err.status, err.outcome.issue);
           else if (err instanceof DependencyUnavailableError) {
             stop ??= 'kafka';
-            reject(line, 503, [issue('transient', `not stored: ${err.message}`)]);
+            reject(line, 503, [issue('transient', `may not have been stored: ${err.message}`)]);
           } else {
             // A bug, not bad input; logged for the first lines only, not 200,000 times.
             if (++unexpected <= 10) d.log.error({ err, requestId: base.requestId, line }, 'bulk_line_failed');
@@ -243,7 +243,7 @@ export function bulkRoutes(d: BulkRouteDeps): Router {
     if (stop === 'kafka') {
       status = 503;
       res.setHeader('Retry-After', retryAfter);
-      summary.push(issue('transient', `Kafka is unavailable: the import stopped after line ${tally.lines}; lines listed with status 503 and lines after ${tally.lines} were not stored. Re-send the file: lines already accepted are not counted twice`));
+      summary.push(issue('transient', `Kafka is unavailable: the import stopped after line ${tally.lines}; lines listed with status 503 may not have been stored, and lines after ${tally.lines} were not. Re-send the file: lines already accepted are not counted twice`));
     } else if (stop === 'too-large') {
       status = 413;
       summary.push(issue('too-costly', `the body is larger than the limit of ${limits.maxBodyBytes} bytes: lines up to ${tally.lines} were processed, the rest was not read`));

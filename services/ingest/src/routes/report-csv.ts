@@ -158,7 +158,7 @@ export function reportCsvRoutes(d: ReportCsvRouteDeps): Router {
     if (unavailable) {
       res.setHeader('Retry-After', retryAfter);
       final.issue.push(
-        issue('transient', 'Kafka became unavailable: the reports listed with 503 were not stored. Re-send the file after Retry-After seconds; reports already stored are updated, not duplicated'),
+        issue('transient', 'Kafka became unavailable: the reports listed with 503 may not have been stored. Re-send the file after Retry-After seconds; reports already stored are updated, not duplicated'),
       );
     }
     const last: BundleEntry = { resource: final, response: { status: statusLine(rowErrors.length > 0 ? 422 : 200) } };
@@ -533,7 +533,7 @@ async function acceptAll(
         if (err instanceof OperationOutcomeError) settle(i, { kind: 'failed', status: err.status, outcome: err.outcome });
         else if (err instanceof DependencyUnavailableError) {
           kafkaDown = true;
-          settle(i, { kind: 'unavailable', outcome: outcome([issue('transient', `${err.dependency} is unavailable; nothing was stored for this report, re-send the file later`)]) });
+          settle(i, { kind: 'unavailable', outcome: outcome([issue('transient', `${err.dependency} is unavailable; this report may not have been stored, re-send the file later`)]) });
         } else {
           log.error({ err, requestId: ctx.requestId, lines: reports[i]!.lines }, 'report_csv_accept_failed');
           settle(i, { kind: 'failed', status: 500, outcome: outcome([issue('exception', `internal error (request id ${ctx.requestId})`)]) });
