@@ -68,7 +68,16 @@ const MIN_BATCH_BYTES = 1024 * 1024;
  * thousands of requests per second while preserving per-key order.
  */
 export class Publisher {
-  private readonly producer: Producer;
+  private producer: Producer;
+  /**
+   * A produce request failed, so the producer is replaced before the next one. kafkajs rolls its
+   * idempotence sequence numbers back after a failed request, although the broker may have written
+   * it (the answer was lost): the next batch would reuse those numbers, and the broker would take it
+   * for a duplicate of the written one (acknowledging records it never wrote) or refuse it as out of
+   * order for good. A new producer gets a new producer id, whose numbers start afresh.
+   * (kafkajs src/producer/sendMessages.js; the same pattern as kafkajs#598.)
+   */
+  private stale = false;
   private queue: Pending[] = [];
   /** Bytes of the record values in `queue`. */
   private queuedBytes = 0;
@@ -79,12 +88,26 @@ export class Publisher {
   private admin: Admin | undefined;
 
   constructor(private readonly o: PublisherOptions) {
-    this.producer = o.kafka.producer({
+    this.producer = this.newProducer();
+  }
+
+  private newProducer(): Producer {
+    return this.o.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
     });
+  }
+
+  /** Replaces the producer; throws (and stays stale) while Kafka cannot be reached. */
+  private async renewProducer(): Promise<void> {
+    const old = this.producer;
+    this.producer = this.newProducer();
+    // Its sockets only: a disconnect waits for nothing in flight (sends are one at a time, and this one failed).
+    await Promise.race([old.disconnect().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+    await this.producer.connect();
+    this.stale = false;
   }
 
   async connect(): Promise<void> {
@@ -185,6 +208,7 @@ export class Publisher {
       byTopic.set(p.record.topic, list);
     }
     try {
+      if (this.stale) await this.renewProducer();
       // Partitions are chosen here (Kafka's default key partitioning) so that each record's
       // offset can be read off the per-partition base offsets: records of one partition get
       // consecutive offsets in the order they were sent.
@@ -213,6 +237,7 @@ export class Publisher {
       }
     } catch (err) {
       this.healthy = false;
+      this.stale = true;
       this.o.log.warn({ err: (err as Error).message, records: batch.length }, 'kafka_publish_failed');
       const e = new DependencyUnavailableError('kafka', `Kafka unavailable: ${(err as Error).message}`, { cause: err });
       for (const p of batch) p.reject(e);
