@@ -181,6 +181,15 @@ describe('refusals (400, 404, 405, 409, 413, 415)', () => {
     assertOutcome(await send('PUT', '/Location/other-id', loc), 400, 'invariant', 'Location.id');
   });
 
+  test('400: conditional create and update (If-Match, If-None-Exist ...) are refused, not ignored', async () => {
+    const report = freshReport();
+    assertOutcome(await send('POST', '/MeasureReport', report, { 'if-none-exist': 'identifier=x' }), 400, 'not-supported');
+    assertOutcome(await send('PUT', '/MeasureReport/cond-1', { ...report, id: 'cond-1' }, { 'if-match': 'W/"1"' }), 400, 'not-supported');
+    const loc = fixture<{ id: string }>('saner/locations/Loc-X140008.json');
+    assertOutcome(await send('PUT', `/Location/${loc.id}`, loc, { 'if-none-match': '*' }), 400, 'not-supported');
+    assert.equal((await send('POST', '/MeasureReport', report)).status, 201, 'nothing was stored by the refused ones');
+  });
+
   test('404: unknown resource type or route', async () => {
     assertOutcome(await send('POST', '/Patient', { resourceType: 'Patient' }), 404, 'not-found');
     assertOutcome(await send('GET', '/Observation/1'), 404, 'not-found');

@@ -25,6 +25,7 @@ export function resourceRoutes(d: ResourceRouteDeps): Router {
 
   const accept = (kind: ResourceKind, urlId: string | undefined) =>
     async (req: import('express').Request, res: import('express').Response) => {
+      refuseConditions(req);
       requireJsonResponse(req);
       requireJsonBody(req);
       const input = parseJsonBody(req);
@@ -55,4 +56,17 @@ export function resourceRoutes(d: ResourceRouteDeps): Router {
     });
   }
   return router;
+}
+
+/**
+ * Conditional create and update are not implemented (the CapabilityStatement says so), and a
+ * server that ignored the header would do what the client asked it not to: overwrite a newer
+ * version past an If-Match, create past an If-None-Exist. Refused, as in a batch.
+ */
+const CONDITIONS = ['if-match', 'if-none-exist', 'if-none-match', 'if-modified-since'] as const;
+
+function refuseConditions(req: import('express').Request): void {
+  for (const h of CONDITIONS) {
+    if (req.headers[h] !== undefined) throw OperationOutcomeError.single(400, 'not-supported', `conditional requests (${h}) are not supported`);
+  }
 }
