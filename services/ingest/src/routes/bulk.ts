@@ -121,9 +121,20 @@ export function bulkRoutes(d: BulkRouteDeps): Router {
     // A function, not `stop === 'kafka'` inline: `stop` also changes in the accept() callbacks.
     const kafkaDown = () => stop === 'kafka';
 
+    // The first rejections by line, though they settle out of order (a malformed line at once, a
+    // report after its validation or its publish): past the bound, a lower line replaces the highest.
+    let highest = -1; // index of the highest listed line, once the list is full
     const reject = (line: number, status: number, issues: OperationOutcomeIssue[]) => {
       tally.rejected++;
-      if (tally.rejections.length < MAX_DETAILED_REJECTIONS) tally.rejections.push({ line, status, outcome: lineOutcome(line, issues) });
+      const listed = tally.rejections;
+      if (listed.length < MAX_DETAILED_REJECTIONS) {
+        listed.push({ line, status, outcome: lineOutcome(line, issues) });
+        return;
+      }
+      if (highest < 0) highest = highestLine(listed);
+      if (line >= listed[highest]!.line) return;
+      listed[highest] = { line, status, outcome: lineOutcome(line, issues) };
+      highest = highestLine(listed);
     };
 
     let unexpected = 0;
@@ -374,6 +385,8 @@ function lineOutcome(line: number, issues: OperationOutcomeIssue[]): OperationOu
 function summaryText(t: Tally): string {
   return `${t.lines} lines read: ${t.accepted} accepted (${t.created} created, ${t.updated} updated), ${t.rejected} rejected, ${t.blank} blank`;
 }
+
+const highestLine = (rs: { line: number }[]) => rs.reduce((hi, r, i) => (r.line > rs[hi]!.line ? i : hi), 0);
 
 /** The answer: counts, then one `rejection` per rejected line (line, status, OperationOutcome). See docs/bulk.md. */
 function importResult(t: Tally, summary: OperationOutcome): Parameters {
