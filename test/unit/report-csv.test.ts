@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Measure, MeasureReport, MeasureReportGroup, MeasureReportGroupPopulation } from 'fhir/r4.js';
 import { convertReportCsv, DEFAULT_IDENTIFIER_SYSTEM, type ReportCsvParams, type ReportCsvResult } from '@sitrep/shared/csv/report-csv';
+import { parseDateTime, parseScore } from '@sitrep/shared/csv/values';
 import { fixture, FIXTURES } from '../helpers/fixtures.js';
 
 const CDC = fixture<Measure>('saner/measures/CDCPatientImpactAndHospitalCapacity.json');
@@ -365,6 +366,15 @@ describe('broken files: every error with its line and column', () => {
     assert.match(out.errors[3]!.issue.diagnostics!, /lines 3 and 5/);
     assert.match(out.errors[5]!.issue.diagnostics!, /line 6/);
     assert.deepEqual(out.reports.map((x) => x.report.subject?.identifier?.value), ['C']);
+  });
+
+  test('cells the validator would refuse are refused on their own line and column: a huge score, year 0000, offset +14:30', () => {
+    assert.deepEqual(parseScore('9'.repeat(400)), { ok: false, reason: `score ${'9'.repeat(37)}... is too large` });
+    assert.deepEqual(parseScore('53.85%'), { ok: true, value: { value: 53.85, percent: true } });
+    assert.equal(parseDateTime('0000-05-29', 'Z').ok, false);
+    assert.equal(parseDateTime('2020-05-29T00:00:00+14:30', 'Z').ok, false);
+    assert.deepEqual(parseDateTime('2020-05-29T00:00:00+14:00', 'Z'), { ok: true, value: '2020-05-29T00:00:00+14:00' });
+    assert.deepEqual(parseDateTime('2020-05-29', '-13:59'), { ok: true, value: '2020-05-29T00:00:00-13:59' });
   });
 
   test('a stratum given under two names of one stratifier (its code and its text) is a duplicate', () => {

@@ -34,10 +34,14 @@ export interface Score {
 export function parseScore(cell: string): Parsed<Score> {
   const m = /^(-?\d+(?:\.\d+)?)\s*(%?)$/.exec(cell);
   if (!m) return bad(`score ${JSON.stringify(cell)} is not a decimal number`);
-  return ok({ value: Number(m[1]), percent: m[2] === '%' });
+  const value = Number(m[1]);
+  // Hundreds of digits parse to Infinity, which JSON writes as null.
+  if (!Number.isFinite(value)) return bad(`score ${cell.length > 40 ? `${cell.slice(0, 37)}...` : cell} is too large`);
+  return ok({ value, percent: m[2] === '%' });
 }
 
-const OFFSET = /^(Z|[+-](0\d|1[0-4]):[0-5]\d)$/;
+/** As FHIR's dateTime: up to ±13:59, or exactly ±14:00. */
+const OFFSET = /^(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))$/;
 
 export function isOffset(s: string): boolean {
   return OFFSET.test(s);
@@ -82,7 +86,7 @@ export function parseDateTime(cell: string, offset: string): Parsed<string> {
     [mo, d, y] = [pad2(us[1]!), pad2(us[2]!), us[3]!];
   }
   const [year, month, day] = [Number(y), Number(mo), Number(d)];
-  if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) return bad(`date ${JSON.stringify(cell)} does not exist`);
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) return bad(`date ${JSON.stringify(cell)} does not exist`);
   if (Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) return bad(`time in ${JSON.stringify(cell)} does not exist`);
   if (!OFFSET.test(zone)) return bad(`time zone in ${JSON.stringify(cell)} is not Z or +hh:mm within ±14:00`);
   return ok(`${y}-${mo}-${d}T${h}:${mi}:${s}${frac}${zone}`);
