@@ -9,7 +9,7 @@ export interface BusinessKey {
   subject: string;
   /** `<system>|<value>` of reporter.identifier, else reporter.reference, else ''. */
   reporter: string;
-  /** period.start and period.end as UTC instants (ISO, second precision). */
+  /** period.start and period.end as UTC instants (ISO, to the precision written; see utcInstant). */
   periodStart: string;
   periodEnd: string;
 }
@@ -22,10 +22,17 @@ export function identifierKey(ref: Ref): string {
   return ref?.reference ?? '';
 }
 
-/** UTC instant of a FHIR dateTime that has seconds and an offset; the input itself when it does not parse. */
+/**
+ * UTC instant of a FHIR dateTime that has seconds and an offset; the input itself when it does not
+ * parse. Digits below the millisecond, which Date drops, are kept (`.0001` is not `.000`), so that
+ * two instants are one key only when they are one instant.
+ */
 export function utcInstant(dateTime: string): string {
   const ms = Date.parse(dateTime);
-  return Number.isNaN(ms) ? dateTime : new Date(ms).toISOString().replace('.000Z', 'Z');
+  if (Number.isNaN(ms)) return dateTime;
+  const iso = new Date(ms).toISOString();
+  const finer = /\.\d{3}(\d*?)0*(?:Z|[+-]\d{2}:\d{2})$/.exec(dateTime)?.[1] ?? '';
+  return finer ? `${iso.slice(0, -1)}${finer}Z` : iso.replace('.000Z', 'Z');
 }
 
 /** Assumes a validated report (measure, subject.identifier and period present). */
