@@ -158,8 +158,8 @@ test('ClickHouse stopped and started in the middle of a stream: no loss, no doub
   let problems: string[] = [];
   await waitFor(
     async () => {
-      // Only this test posts reports from 2020-06-29 on (the week that holds July 1st).
-      const rows = await query<RollupRow>(ch, `SELECT * FROM ${iso.database}.rollups WHERE measure = '${SIM_MEASURE_URL}' AND period_start >= '2020-06-29 00:00:00'`);
+      // Only this test posts reports from 2020-06-29 (the week that holds July 1st) to July's end.
+      const rows = await query<RollupRow>(ch, `SELECT * FROM ${iso.database}.rollups WHERE measure = '${SIM_MEASURE_URL}' AND period_start >= '2020-06-29 00:00:00' AND period_start < '2020-08-01 00:00:00'`);
       problems = compareRollups(rows, expected);
       return problems.length;
     },
