@@ -209,6 +209,10 @@ describe('rules', () => {
     assert.deepEqual(issues.at(-1), { severity: 'error', code: 'too-costly', diagnostics: '201 more problems not listed (at most 100 are)', expression: ['MeasureReport'] });
     const json = JSON.stringify(validateMeasureReport({ ...base(), [`y${'z'.repeat(100_000)}`]: 1 }));
     assert.ok(json.length < 1000, `${json.length} characters`);
+    // Lenient: 302 unknown elements are warnings, and so is the issue that counts the unlisted ones.
+    const lenient = validateMeasureReport(r, { lenient: true });
+    assert.equal(lenient.length, 101);
+    assert.ok(lenient.every((i) => i.severity === 'warning'), JSON.stringify(lenient.at(-1)));
   });
 
   test('primitives: JSON types, empty strings, _element companions, datatypes', () => {

@@ -22,6 +22,8 @@ const NO_ISSUES: Issue[] = [];
 export const MAX_ISSUES = 100;
 let issues: Issue[] = NO_ISSUES;
 let unlisted = 0;
+/** Whether an unlisted issue is an error: then so is the issue that counts them (a lenient body's 101st warning is not). */
+let unlistedError = false;
 let lenient = false;
 const path: Seg[] = [];
 let depth = 0;
@@ -30,6 +32,7 @@ let depth = 0;
 export function begin(root: string, isLenient: boolean): Issue[] {
   issues = [];
   unlisted = 0;
+  unlistedError = false;
   lenient = isLenient;
   path[0] = root;
   depth = 1;
@@ -38,7 +41,7 @@ export function begin(root: string, isLenient: boolean): Issue[] {
 
 /** Ends a walk and drops the module's reference to its issues. */
 export function end(): void {
-  if (unlisted > 0) issues.push(issue('too-costly', `${unlisted} more problems not listed (at most ${MAX_ISSUES} are)`, path[0] as string));
+  if (unlisted > 0) issues.push(issue('too-costly', `${unlisted} more problems not listed (at most ${MAX_ISSUES} are)`, path[0] as string, unlistedError ? 'error' : 'warning'));
   issues = NO_ISSUES;
   depth = 0;
 }
@@ -61,8 +64,11 @@ function expression(at: Seg | undefined): string {
 const segText = (seg: Seg) => (typeof seg === 'number' ? `[${seg}]` : `.${seg}`);
 
 export function report(code: Code, diagnostics: string, at?: Seg, severity: Issue['severity'] = 'error'): void {
-  if (issues.length >= MAX_ISSUES) unlisted++;
-  else issues.push(issue(code, diagnostics, expression(at), severity));
+  if (issues.length < MAX_ISSUES) issues.push(issue(code, diagnostics, expression(at), severity));
+  else {
+    unlisted++;
+    if (severity === 'error' || severity === 'fatal') unlistedError = true;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
