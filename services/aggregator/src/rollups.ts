@@ -178,7 +178,8 @@ export function slicesLeft(left: LeftDay[]): Mark[] {
  * among them (a superset of what changed, which is harmless: a recomputation is derived, and every
  * report up to each partition's stamp is written). So are the days some of them `left` (daysLeft):
  * a series may have no report left there, so each such day also reads the reports that ever were on
- * it (report_days), as empty rows, which give the cell when nothing else does.
+ * it (report_days), as empty rows, which give the cell when nothing else does (received at 0, so
+ * that they never set a cell's updated_at).
  *
  * Only days: a week's or a month's cell of a series is the same two figures over its days' cells
  * (sums add up, the latest is the latest of the latest), which the subject step combines as it
@@ -201,7 +202,7 @@ export function seriesCellsSql(db: string, versions: Map<number, string>, report
   const leftRows = left.length === 0 ? '' : `
       UNION ALL
       SELECT measure, subject, reporter, kafka_partition, toUInt64(0) AS keep, subject_is_region, region_types AS own_types,
-             regions AS own_regions, period_start_utc AS period_instant, toDateTime(now(), 'UTC') AS received_at, 'day' AS grain, day AS period_start,
+             regions AS own_regions, period_start_utc AS period_instant, toDateTime(0, 'UTC') AS received_at, 'day' AS grain, day AS period_start,
              day_end AS bucket_end, emptyArrayString() AS pop_group_keys, emptyArrayString() AS pop_keys,
              emptyArrayFloat64() AS pop_values, emptyArrayUInt8() AS pop_present
       FROM ${db}.report_days
