@@ -9,7 +9,7 @@ import { topicNames } from '@sitrep/shared/contracts/topics';
 import { createClickHouse, Writer } from './writer.js';
 import { createConsumer } from './consumer.js';
 import { createMetrics } from './metrics.js';
-import { migrate } from './migrations.js';
+import { migrate, MIGRATION_TIMEOUT_MS } from './migrations.js';
 
 const config = parseConfig(
   z.object({
@@ -58,7 +58,9 @@ onShutdown(log, [
 
 server.listen(config.HEALTH_PORT, config.HOST, () => log.info({ port: config.HEALTH_PORT }, 'health_listening'));
 
-await retryUntilDone(log, 'migrate', () => migrate(clickhouse, config.CLICKHOUSE_DATABASE, log));
+const migrator = createClickHouse({ url: config.CLICKHOUSE_URL, username: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD, requestTimeoutMs: MIGRATION_TIMEOUT_MS });
+await retryUntilDone(log, 'migrate', () => migrate(migrator, config.CLICKHOUSE_DATABASE, log));
+await migrator.close();
 await retryUntilDone(log, 'topics', () => ensureTopics(kafka, topics));
 await consumer.start();
 log.info({ groupId: config.AGGREGATOR_GROUP_ID }, 'aggregator_started');

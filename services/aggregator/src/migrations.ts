@@ -9,6 +9,13 @@ import type { Logger } from '@sitrep/shared/log';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
 
+/**
+ * Request timeout of the client that runs migrations. A backfill reads a whole table (006: every
+ * report, ~2 s per 300 k rows on 2 cores), and one cut short by the client keeps running in
+ * ClickHouse while the retry starts it again beside it.
+ */
+export const MIGRATION_TIMEOUT_MS = 3_600_000;
+
 /** Statements of one migration file: comment lines dropped, split on `;` at the end of a line. */
 export function splitStatements(sql: string): string[] {
   return sql

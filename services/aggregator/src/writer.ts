@@ -11,6 +11,8 @@ export interface ClickHouseOptions {
   url: string;
   username: string;
   password: string;
+  /** Default 30 s; migrations take longer (MIGRATION_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
 }
 
 export function createClickHouse(o: ClickHouseOptions): ClickHouseClient {
@@ -18,7 +20,7 @@ export function createClickHouse(o: ClickHouseOptions): ClickHouseClient {
     url: o.url,
     username: o.username,
     password: o.password,
-    request_timeout: 30_000,
+    request_timeout: o.requestTimeoutMs ?? 30_000,
     // A long computation (a month slice's cells) can hold the event loop past the idle-socket timer;
     // without this, the next request reuses a socket ClickHouse has closed and fails with EPIPE.
     keep_alive: { eagerly_destroy_stale_sockets: true },
