@@ -77,34 +77,48 @@ export class Acceptor {
     const key = businessKey(report);
     const keyId = reportIdFor(key);
     const { catalog } = this.deps;
-    const id = ctx.urlId ?? catalog.reportIdOfKeyId(keyId) ?? keyId;
+    const idNow = () => ctx.urlId ?? catalog.reportIdOfKeyId(keyId) ?? keyId;
+    const keyText = businessKeyString(key);
     // Encoded before waiting on anything: from here on only the record's bytes are held, not the
     // parsed report (tens of kB of small objects per report). Held across the wait for Kafka, a
     // bulk import's hundreds of reports in flight outlived young-generation collections and were
     // promoted, and old-generation collections ran all the time.
-    const record = this.record('MeasureReport', this.deps.topics.measureReports, businessKeyString(key), id, body, ctx, json);
-    // Serialized on the report's id and on its business key: a PUT to a chosen id and a create of
-    // the same report (or PUTs of it to two ids) run one after the other, so the second sees the
-    // first in the catalog and gets its 409. The key is the outer lock, and nothing waits for a lock
-    // inside the inner one, so two requests never wait for each other.
-    return this.serialized(`key/${keyId}`, deadline, () => this.serialized(`MeasureReport/${id}`, deadline, async () => {
-      const boundKey = catalog.reportKeyIdOf(id);
-      if (boundKey !== undefined && boundKey !== keyId) {
-        throw OperationOutcomeError.of(409, [
-          issue('conflict', `MeasureReport/${id} already holds the report for another business key (measure, subject, reporter, period); an update cannot move it`, 'MeasureReport'),
-        ]);
+    let encodedFor = idNow();
+    let record = this.record('MeasureReport', this.deps.topics.measureReports, keyText, encodedFor, body, ctx, json);
+    // Kept only to encode again if the id changes while waiting for the key (below).
+    let held: { body: Record<string, unknown>; json: Buffer | undefined } | undefined = { body, json };
+    // Serialized on the business key, then on the id: a PUT to a chosen id and a create of the same
+    // report (or PUTs of it to two ids) run one after the other, so the second sees the first in the
+    // catalog, as if they had come one after the other (a create then updates the chosen id; a PUT
+    // to another id gets its 409). The id of a create is decided once the key is held. The key is
+    // the outer lock, and nothing waits for a lock inside the inner one, so no two requests ever
+    // wait for each other.
+    return this.serialized(`key/${keyId}`, deadline, () => {
+      const id = idNow();
+      if (id !== encodedFor) {
+        encodedFor = id;
+        record = this.record('MeasureReport', this.deps.topics.measureReports, keyText, id, held!.body, ctx, held!.json);
       }
-      const holder = catalog.reportIdOfKeyId(keyId);
-      if (holder !== undefined && holder !== id) {
-        throw OperationOutcomeError.of(409, [
-          issue('duplicate', `the report for this measure, subject, reporter and period already exists as MeasureReport/${holder}; update that resource instead`, 'MeasureReport'),
-        ]);
-      }
-      const created = boundKey === undefined;
-      const ack = await this.deps.publisher.publish(record, deadline);
-      catalog.recordReport(id, keyId);
-      return { resourceType: 'MeasureReport', id, versionId: ack.offset, lastUpdated: ctx.receivedAt, created, warnings: issues };
-    }));
+      held = undefined;
+      return this.serialized(`MeasureReport/${id}`, deadline, async () => {
+        const boundKey = catalog.reportKeyIdOf(id);
+        if (boundKey !== undefined && boundKey !== keyId) {
+          throw OperationOutcomeError.of(409, [
+            issue('conflict', `MeasureReport/${id} already holds the report for another business key (measure, subject, reporter, period); an update cannot move it`, 'MeasureReport'),
+          ]);
+        }
+        const holder = catalog.reportIdOfKeyId(keyId);
+        if (holder !== undefined && holder !== id) {
+          throw OperationOutcomeError.of(409, [
+            issue('duplicate', `the report for this measure, subject, reporter and period already exists as MeasureReport/${holder}; update that resource instead`, 'MeasureReport'),
+          ]);
+        }
+        const created = boundKey === undefined;
+        const ack = await this.deps.publisher.publish(record, deadline);
+        catalog.recordReport(id, keyId);
+        return { resourceType: 'MeasureReport', id, versionId: ack.offset, lastUpdated: ctx.receivedAt, created, warnings: issues };
+      });
+    });
   }
 
   private record(kind: ResourceKind, topic: string, key: string, id: string, resource: Record<string, unknown>, ctx: AcceptContext, json?: Buffer): OutgoingRecord {
