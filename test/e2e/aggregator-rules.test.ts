@@ -40,6 +40,22 @@ const rollup = (where: string) =>
     `SELECT region_type, region, value, subjects_reporting FROM ${iso.database}.rollups WHERE measure = '${SIM_MEASURE_URL}' AND ${where} ORDER BY region_type, region`,
   );
 
+/** Waits until every rollup row with period_start in [from, to) equals the oracle's; fails naming the differences. */
+async function untilOracle(expected: Map<string, RollupRow>, [from, to]: [string, string], o: { timeoutMs: number; intervalMs?: number; what: string }): Promise<void> {
+  let problems: string[] = [];
+  await waitFor(
+    async () => {
+      const rows = await query<RollupRow>(ch, `SELECT * FROM ${iso.database}.rollups WHERE measure = '${SIM_MEASURE_URL}' AND period_start >= '${from} 00:00:00' AND period_start < '${to} 00:00:00'`);
+      problems = compareRollups(rows, expected);
+      return problems.length;
+    },
+    (n) => n === 0,
+    o,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${problems.slice(0, 20).join('\n')}`);
+  });
+}
+
 function report(subject: string, day: string, beds: number, admissions: number): MeasureReport {
   const [r] = scenario({ measure, subjects: [subject], days: 1, startDate: day, correctionShare: 0, duplicateShare: 0, absentShare: 0 });
   const rep = structuredClone(r!.report);
@@ -112,18 +128,7 @@ test('a correction that writes period.start in another UTC offset moves the repo
     const expected = expectedRollups(lastVersions(versions.slice(0, i + 1), keyOf), [oracleMeasureOf(measure)], chain);
     // Only this test posts reports from 2020-08-31 (the week that holds September 1st) to September's end.
     assert.ok([...expected.values()].some((r) => r.grain === 'day' && r.period_start === `${v.period.start.slice(0, 10)} 00:00:00`));
-    let problems: string[] = [];
-    await waitFor(
-      async () => {
-        const rows = await query<RollupRow>(ch, `SELECT * FROM ${iso.database}.rollups WHERE measure = '${SIM_MEASURE_URL}' AND period_start >= '2020-08-31 00:00:00' AND period_start < '2020-10-01 00:00:00'`);
-        problems = compareRollups(rows, expected);
-        return problems.length;
-      },
-      (n) => n === 0,
-      { timeoutMs: 30_000, what: `rollups of version ${i + 1} of a report that moves between days` },
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${problems.slice(0, 20).join('\n')}`);
-    });
+    await untilOracle(expected, ['2020-08-31', '2020-10-01'], { timeoutMs: 30_000, what: `rollups of version ${i + 1} of a report that moves between days` });
   }
 });
 
@@ -155,17 +160,6 @@ test('ClickHouse stopped and started in the middle of a stream: no loss, no doub
     const f = byKey.get(s)!;
     return [['facility', s], ['county', `US-${f.state}/${f.county}`], ['state', `US-${f.state}`], ['country', 'US'], ['all', 'all']];
   });
-  let problems: string[] = [];
-  await waitFor(
-    async () => {
-      // Only this test posts reports from 2020-06-29 (the week that holds July 1st) to July's end.
-      const rows = await query<RollupRow>(ch, `SELECT * FROM ${iso.database}.rollups WHERE measure = '${SIM_MEASURE_URL}' AND period_start >= '2020-06-29 00:00:00' AND period_start < '2020-08-01 00:00:00'`);
-      problems = compareRollups(rows, expected);
-      return problems.length;
-    },
-    (n) => n === 0,
-    { timeoutMs: 90_000, intervalMs: 1000, what: 'rollups equal to the oracle after the ClickHouse outage' },
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}\n${problems.slice(0, 20).join('\n')}`);
-  });
+  // Only this test posts reports from 2020-06-29 (the week that holds July 1st) to July's end.
+  await untilOracle(expected, ['2020-06-29', '2020-08-01'], { timeoutMs: 90_000, intervalMs: 1000, what: 'rollups equal to the oracle after the ClickHouse outage' });
 });
