@@ -20,7 +20,10 @@ CREATE TABLE IF NOT EXISTS {db}.report_days (
   regions Array(String)
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(period_start_utc)
-ORDER BY (kafka_partition, measure, subject, business_key, day);
+-- The series step reads a batch's subjects within a day of its periods: period_start_utc (the same
+-- in every version of a report) before the key, so that a month's history is not read for it.
+ORDER BY (kafka_partition, measure, subject, period_start_utc, business_key, day)
+SETTINGS index_granularity = 1024;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.report_days_from_reports TO {db}.report_days AS
 SELECT kafka_partition, measure, subject, business_key, grain_starts[1] AS day, reporter, period_start_utc, grain_ends[1] AS day_end,
