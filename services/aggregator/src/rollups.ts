@@ -111,7 +111,7 @@ export interface LeftDay {
 }
 
 /** The filter on report identity columns that selects a batch's series around its days (and the days some of its reports left). */
-function seriesWhere(reports: Record<string, unknown>[], left: LeftDay[]): { where: string; buckets: Set<string> } {
+function seriesWhere(reports: Record<string, unknown>[], left: LeftDay[]): { where: string; buckets: Set<string>; partitions: number[] } {
   const buckets = new Set<string>();
   let lo = Infinity;
   let hi = -Infinity;
@@ -128,11 +128,11 @@ function seriesWhere(reports: Record<string, unknown>[], left: LeftDay[]): { whe
   // NOTE: only identity columns may be filtered before the latest versions are taken: partition,
   // measure, subject and period_start_utc are all part of a report's identity. Local dates lie
   // within 14 hours of period_start_utc, so the UTC window is widened by a day on each side.
-  const partitions = new Set(reports.map((r) => Number(r.kafka_partition)));
-  const where = `kafka_partition IN (${[...partitions].join(', ')}) AND measure IN (${list(reports.map((r) => r.measure as string))})
+  const partitions = [...new Set(reports.map((r) => Number(r.kafka_partition)))];
+  const where = `kafka_partition IN (${partitions.join(', ')}) AND measure IN (${list(reports.map((r) => r.measure as string))})
           AND subject IN (${list(reports.map((r) => r.subject as string))})
           AND period_start_utc >= toDateTime('${chTime(lo - DAY_MS)}', 'UTC') AND period_start_utc < toDateTime('${chTime(hi + DAY_MS)}', 'UTC')`;
-  return { where, buckets };
+  return { where, buckets, partitions };
 }
 
 /**
@@ -192,11 +192,10 @@ export function slicesLeft(left: LeftDay[]): Mark[] {
  * same rules it uses across partitions.
  */
 export function seriesCellsSql(db: string, versions: Map<number, string>, reports: Record<string, unknown>[], left: LeftDay[] = []): string {
-  const { where, buckets } = seriesWhere(reports, left);
+  const { where, buckets, partitions } = seriesWhere(reports, left);
   // `keep` is the length a report's population arrays keep: all of them, or none for `error` reports.
   const kept = (array: string) => `arraySlice(${array}, 1, keep)`;
   // `grains` lists 'day' first (transform.ts): the day bucket is element 1 of the bucket arrays.
-  const partitions = [...new Set(reports.map((r) => Number(r.kafka_partition)))];
   // Each partition's cells are stamped with the last offset of its batch.
   const version = `arrayElement([${partitions.map((p) => `toUInt64(${BigInt(versions.get(p)!).toString()})`).join(', ')}], indexOf([${partitions.join(', ')}], kafka_partition))`;
   const leftRows = left.length === 0 ? '' : `

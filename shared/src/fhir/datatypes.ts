@@ -175,8 +175,9 @@ function pattern(v: unknown, at: Seg, re: RegExp, type: string): void {
 
 /** date, dateTime and instant: the pattern, then a day that exists and no leap second. */
 function temporal(v: unknown, at: Seg, re: RegExp, type: string): void {
-  pattern(v, at, re, type);
-  if (typeof v === 'string' && re.test(v)) calendar(v, at);
+  if (typeof v !== 'string') wrongType(v, 'a string', at);
+  else if (!re.test(v)) badValue(v, `is not a valid FHIR ${type}`, at);
+  else calendar(v, at);
 }
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
