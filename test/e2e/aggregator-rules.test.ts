@@ -1,5 +1,6 @@
 // Aggregation rules through the real pipeline: a Location that arrives after its reports moves the
-// rollups from 'unresolved' to its county and state; point-in-time versus count over a week; a
+// rollups from 'unresolved' to its county and state; point-in-time versus count over a week; scores
+// recomputed from the aggregated populations; a
 // correction that moves a report to another day (same instants, another UTC offset); ClickHouse
 // stopped and started in the middle of a stream loses nothing and counts nothing twice.
 import { after, before, test } from 'node:test';
@@ -109,6 +110,33 @@ test('over a week, point-in-time takes the latest day and count sums the days; a
   assert.deepEqual(asMap(beds), expectBeds);
   const adm = await waitFor(() => rollup(week('admissionsPop0')), (rows) => rows.length === 3 && rows.every((r) => expectAdmissions.get(r.region) === r.value), { what: 'count week' }).catch(() => rollup(week('admissionsPop0')));
   assert.deepEqual(new Map(adm.map((r) => [r.region, r.value])), expectAdmissions);
+});
+
+test("a group's score is recomputed from the aggregated populations at every level, never averaged, and follows corrections", { timeout: 60_000 }, async () => {
+  const [a, b] = facilities(2, { states: 1, seed: 6 }).map((x, i) => ({ ...x, key: x.key.replace(x.id, `SCORE${i}`), location: { ...x.location, id: `loc-score${i}`, identifier: [{ system: x.key.split('|')[0]!, value: `SCORE${i}` }] } }));
+  for (const f of [a!, b!]) assert.equal(await putResource(ingest.url, f.location as never), 201);
+  // Beds (point-in-time) of the simulator Measure: population 0 the denominator (total), 1 the numerator (occupied), 2 a denominator exclusion.
+  const beds = (subject: string, day: string, total: number, occupied: number, excluded: number) => {
+    const r = report(subject, day, total, 0);
+    r.group![0]!.population![1]!.count = occupied;
+    r.group![0]!.population![2]!.count = excluded;
+    return r;
+  };
+  // Week of Monday 2020-06-08. A: 1 of 2 beds on Monday, 3 of 4 on Tuesday (its week: the latest, 3/4). B: 90 of 100 on Monday, 2 excluded.
+  assert.ok((await postReports(ingest.url, [beds(a!.key, '2020-06-08', 2, 1, 0), beds(a!.key, '2020-06-09', 4, 3, 0), beds(b!.key, '2020-06-08', 100, 90, 2)])).every((r) => r.status === 201));
+  const scores = (grain: string) =>
+    `group_code = 'Beds' AND population_code = 'measureScore' AND grain = '${grain}' AND period_start = '2020-06-08 00:00:00' AND region_type IN ('facility', 'state')`;
+  const asMap = (rows: Awaited<ReturnType<typeof rollup>>) => new Map(rows.map((r) => [r.region, r.value]));
+  const state = `US-${a!.state}`;
+  // The state's day: (1 + 90) / (2 + 100 - 2), where the average of its facilities' scores would be 0.709.
+  const day = new Map([[a!.key, 1 / 2], [b!.key, 90 / 98], [state, 91 / 100]]);
+  assert.deepEqual(asMap(await waitFor(() => rollup(scores('day')), (rows) => isDeepStrictEqual(asMap(rows), day), { what: 'day scores' }).catch(() => rollup(scores('day')))), day);
+  const week = new Map([[a!.key, 3 / 4], [b!.key, 90 / 98], [state, 93 / 102]]);
+  assert.deepEqual(asMap(await waitFor(() => rollup(scores('week')), (rows) => isDeepStrictEqual(asMap(rows), week), { what: 'week scores' }).catch(() => rollup(scores('week')))), week);
+  // B corrects Monday to 40 occupied: every level follows.
+  assert.equal((await postReports(ingest.url, [beds(b!.key, '2020-06-08', 100, 40, 2)]))[0]!.status, 200);
+  const corrected = new Map([[a!.key, 3 / 4], [b!.key, 40 / 98], [state, 43 / 102]]);
+  assert.deepEqual(asMap(await waitFor(() => rollup(scores('week')), (rows) => isDeepStrictEqual(asMap(rows), corrected), { what: 'corrected week scores' }).catch(() => rollup(scores('week')))), corrected);
 });
 
 test('a correction that writes period.start in another UTC offset moves the report to its new day, out of the day it left', { timeout: 90_000 }, async () => {

@@ -85,6 +85,41 @@ export function expectedRollups(latest: MeasureReport[], measures: OracleMeasure
       out.set(k, cell);
     }
   }
+  for (const score of expectedScores(out, measures)) out.set(rowKey(score), score);
+  return out;
+}
+
+/**
+ * Scores from the population rows at each (region, grain, period), never averaged (SANER): for a
+ * group with a numerator and a denominator, (N - numerator-exclusion) / (D - denominator-exclusion
+ * - denominator-exception), exclusions counted where reported; none where N or D has no value or
+ * the divisor is 0. Reporting is the fewer of N's and D's, missing the more.
+ */
+function expectedScores(rows: Map<string, RollupRow>, measures: OracleMeasure[]): RollupRow[] {
+  const out: RollupRow[] = [];
+  for (const row of rows.values()) {
+    const group = measures.find((m) => m.url === row.measure)?.groups.find((g) => g.code === row.group_code);
+    const roleOf = (role: string) => group?.populations.find((p) => p.role === role)?.code;
+    // One row per cell makes its score: the denominator's.
+    if (!group || row.population_code !== roleOf('denominator') || !roleOf('numerator')) continue;
+    const at = (role: string) => {
+      const code = roleOf(role);
+      return code === undefined ? undefined : rows.get(rowKey({ ...row, population_code: code }));
+    };
+    const reported = (role: string) => (at(role)?.subjects_reporting ? at(role)!.value : 0);
+    const n = at('numerator');
+    const d = row;
+    if (!n || !n.subjects_reporting || !d.subjects_reporting) continue;
+    const divisor = d.value - reported('denominator-exclusion') - reported('denominator-exception');
+    if (divisor === 0) continue;
+    out.push({
+      ...row,
+      population_code: 'measureScore',
+      value: (n.value - reported('numerator-exclusion')) / divisor,
+      subjects_reporting: Math.min(n.subjects_reporting, d.subjects_reporting),
+      subjects_missing: Math.max(n.subjects_missing, d.subjects_missing),
+    });
+  }
   return out;
 }
 

@@ -55,6 +55,13 @@ export function facilities(n: number, opts: { states?: number; seed?: number } =
 
 type GroupSpec = { code: string; rateAggregation: 'count' | 'point-in-time' | 'cumulative'; populations: { code: string; role?: string }[] };
 
+/** measure-population roles of each group's first populations: Beds and Deaths have scores (a capacity, an event growth). */
+const ROLES: Record<string, string[]> = {
+  Beds: ['denominator', 'numerator', 'denominator-exclusion'],
+  Admissions: [],
+  Deaths: ['initial-population', 'numerator', 'denominator'],
+};
+
 /** The simulator's Measure: one group of each rateAggregation, `populationsPerGroup` populations each. */
 export function simMeasure(populationsPerGroup = 10): Measure {
   const groups: GroupSpec[] = [
@@ -64,7 +71,7 @@ export function simMeasure(populationsPerGroup = 10): Measure {
   ];
   for (const g of groups) {
     for (let i = 0; i < populationsPerGroup; i++) {
-      const role = g.rateAggregation === 'cumulative' ? (i === 0 ? 'initial-population' : i === 1 ? 'numerator' : i === 2 ? 'denominator' : undefined) : undefined;
+      const role = ROLES[g.code]![i];
       g.populations.push({ code: `${g.code.toLowerCase()}Pop${i}`, ...(role ? { role } : {}) });
     }
   }

@@ -80,4 +80,30 @@ describe('region cells', () => {
       'county 34023 vents': [20, 1, 0],
     });
   });
+
+  test("a region's score is computed from its sums, never from its subjects' scores", () => {
+    const score = { groupCode: 'g', numerator: 'occ', denominator: 'beds' };
+    const rows = regionCells(
+      'm',
+      [
+        // The facilities' own score entries (0.5 and 0.9) are not summed.
+        cell('F1', [['beds', 2, 1, 0], ['occ', 1, 1, 0], ['measureScore', 0.5, 1, 0]]),
+        cell('F2', [['beds', 100, 1, 0], ['occ', 90, 1, 0], ['measureScore', 0.9, 1, 0]]),
+        // Only the denominator: this county has no score.
+        cell('F3', [['beds', 7, 1, 0], ['occ', 0, 0, 1], ['measureScore', 0, 0, 0]]),
+      ],
+      (s) => (s === 'F3' ? { types: ['county', 'state', 'all'], regions: ['34025', 'US-NJ', 'all'] } : chains.get(s)),
+      '3',
+      [score],
+    );
+    const scores = rows.filter((r) => r.population_code === 'measureScore');
+    assert.equal(scores.length, 4);
+    assert.deepEqual(table(scores), {
+      'county 34021 measureScore': [0.5, 1, 0],
+      'county 34023 measureScore': [0.9, 1, 0],
+      'state US-NJ measureScore': [91 / 109, 2, 1],
+      'all all measureScore': [91 / 109, 2, 1],
+    });
+    assert.ok(rows.every((r) => r.group_code === 'g' && r.version === '3'));
+  });
 });

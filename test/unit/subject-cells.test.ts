@@ -133,3 +133,31 @@ describe('populations listed in every cell', () => {
     assert.deepEqual([...c!.reporting, ...c!.missing], [0, 0, 0, 0, 0, 0]);
   });
 });
+
+describe('scores in subject cells', () => {
+  const scored = new Map<string, PopulationRule>([
+    [populationKey('beds', 'numbeds'), { groupCode: 'Beds', populationCode: 'numBeds', latest: true, role: 'denominator' }],
+    [populationKey('beds', 'numbedsocc'), { groupCode: 'Beds', populationCode: 'numBedsOcc', latest: true, role: 'numerator' }],
+  ]);
+
+  test("a subject's score is its aggregated numerator over its aggregated denominator, reporters summed first", () => {
+    const [c] = subjectCells(
+      'm',
+      [
+        // Reporter a: 1 of 2 beds; reporter b: 9 of 10 (latest of two periods). Score 10/12, not (0.5 + 0.9) / 2.
+        cell({ reporter: 'urn:org|a' }, [['beds', 'numbeds', 2, 1, 2, 100], ['beds', 'numbedsocc', 1, 1, 1, 100]]),
+        cell({ reporter: 'urn:org|b' }, [['beds', 'numbeds', 30, 1, 10, 200], ['beds', 'numbedsocc', 17, 1, 9, 200]]),
+      ],
+      scored,
+      version,
+    );
+    assert.deepEqual(byCode(c!)['Beds/measureScore'], { value: 10 / 12, reporting: 2, missing: 0 });
+  });
+
+  test('the score entry is listed zero-counted when it cannot be computed, so a rewrite overwrites an older score', () => {
+    const [absent] = subjectCells('m', [cell({}, [['beds', 'numbeds', 0, 0, 0, 0], ['beds', 'numbedsocc', 3, 1, 3, 1]])], scored, version);
+    assert.deepEqual(byCode(absent!)['Beds/measureScore'], { value: 0, reporting: 0, missing: 0 });
+    const [zero] = subjectCells('m', [cell({}, [['beds', 'numbeds', 0, 1, 0, 1], ['beds', 'numbedsocc', 0, 1, 0, 1]])], scored, version);
+    assert.deepEqual(byCode(zero!)['Beds/measureScore'], { value: 0, reporting: 0, missing: 0 });
+  });
+});

@@ -4,6 +4,8 @@
 // In TypeScript because 18.16 reread and re-sorted every subject cell of a slice for each
 // recomputation (~0.4 s a step under load), while the member that owns a slice's markers is the
 // only writer of its subject cells and can keep them (rollups.ts, owned-maps.ts).
+// Scores are not summed: each region's are computed from its own sums (scores.ts).
+import { SCORE_CODE, scoreOf, type ScoreRule } from './scores.js';
 import { populationKey, sameStrings, type SubjectCell } from './subject-cells.js';
 
 /** The subject-cell columns the region step needs (a cached cell keeps only these). */
@@ -54,13 +56,22 @@ interface RegionSums {
 /**
  * The region cells of one slice from all its subject cells, stamped with the slice's version. A
  * population makes a cell in a region only where some subject there reports it or reports it
- * missing (zero entries, which subject cells carry for every population, make none).
+ * missing (zero entries, which subject cells carry for every population, make none). The groups of
+ * `scores` get a score cell in each region where their populations make one.
  */
-export function regionCells(measure: string, cells: Iterable<RegionInput>, chainOf: (subject: string) => Chain | undefined, version: string): RegionCell[] {
+export function regionCells(
+  measure: string,
+  cells: Iterable<RegionInput>,
+  chainOf: (subject: string) => Chain | undefined,
+  version: string,
+  scores: ScoreRule[] = [],
+): RegionCell[] {
   // Populations get ids and regions keep arrays by id: a slice has thousands of subjects, each
   // summed into ~4 regions x 30 populations, and a string key per sum cost ~50 us a subject.
   const ids = new Map<string, number>();
   const populations: { groupCode: string; populationCode: string }[] = [];
+  // The subject cells' own score entries: a region's score is never a sum of its subjects'.
+  const scoreKeys = new Set(scores.map((s) => populationKey(s.groupCode, SCORE_CODE)));
   // Subject cells mostly share one list of populations (subject-cells.ts), so the last is kept.
   let layout: { groupCodes: string[]; populationCodes: string[]; ids: number[] } | undefined;
   const idsOf = (c: RegionInput) => {
@@ -68,6 +79,7 @@ export function regionCells(measure: string, cells: Iterable<RegionInput>, chain
     const of = c.group_codes.map((groupCode, i) => {
       const populationCode = c.population_codes[i]!;
       const key = populationKey(groupCode, populationCode);
+      if (scoreKeys.has(key)) return -1;
       let id = ids.get(key);
       if (id === undefined) {
         ids.set(key, (id = populations.length));
@@ -96,8 +108,8 @@ export function regionCells(measure: string, cells: Iterable<RegionInput>, chain
     for (let i = 0; i < of.length; i++) {
       const reporting = c.reporting[i]!;
       const missing = c.missing[i]!;
-      if (reporting + missing === 0) continue;
       const id = of[i]!;
+      if (reporting + missing === 0 || id < 0) continue;
       for (const r of sums) {
         if (!r.counted[id]) {
           r.counted[id] = true;
@@ -131,6 +143,30 @@ export function regionCells(measure: string, cells: Iterable<RegionInput>, chain
         subjects_reporting: r.reporting[id]!,
         subjects_missing: r.missing[id]!,
         updated_at: r.updatedAt[id]!,
+        version,
+      });
+    }
+    for (const rule of scores) {
+      const score = scoreOf(rule, (populationCode) => {
+        const id = ids.get(populationKey(rule.groupCode, populationCode));
+        return id === undefined || !r.counted[id] ? undefined : { value: r.value[id]!, reporting: r.reporting[id]!, missing: r.missing[id]! };
+      });
+      if (!score) continue;
+      const denominator = ids.get(populationKey(rule.groupCode, rule.denominator))!;
+      const numerator = ids.get(populationKey(rule.groupCode, rule.numerator))!;
+      out.push({
+        measure,
+        grain: r.grain,
+        period_start: r.period_start,
+        region_type: r.type,
+        region: r.region,
+        group_code: rule.groupCode,
+        population_code: SCORE_CODE,
+        period_end: r.periodEnd[denominator]!,
+        value: score.value,
+        subjects_reporting: score.reporting,
+        subjects_missing: score.missing,
+        updated_at: r.updatedAt[numerator]! > r.updatedAt[denominator]! ? r.updatedAt[numerator]! : r.updatedAt[denominator]!,
         version,
       });
     }

@@ -9,6 +9,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { populationKey, subjectCells, type PopulationRule, type SeriesCell, type SubjectCell } from './subject-cells.js';
 import { regionCells, type Chain, type RegionInput } from './region-cells.js';
+import { scoreRules } from './scores.js';
 import { OwnedMaps } from './owned-maps.js';
 import { DAY_MS, dateText, grainBuckets } from './transform.js';
 
@@ -350,11 +351,16 @@ function asSliceCells(days: Iterable<DayCell>, dues: Due[]): SeriesCell[] {
 /** A registered Measure's populations by (group key, population key); empty when it is not registered. */
 async function populationRules(client: ClickHouseClient, db: string, measure: string): Promise<Map<string, PopulationRule>> {
   const rs = await client.query({
-    query: `SELECT group_key, population_key, group_code, population_code, time_agg FROM ${db}.measure_populations WHERE measure = ${sqlString(measure)}`,
+    query: `SELECT group_key, population_key, group_code, population_code, time_agg, role FROM ${db}.measure_populations WHERE measure = ${sqlString(measure)}`,
     format: 'JSONEachRow',
   });
-  const rows = await rs.json<{ group_key: string; population_key: string; group_code: string; population_code: string; time_agg: string }>();
-  return new Map(rows.map((r) => [populationKey(r.group_key, r.population_key), { groupCode: r.group_code, populationCode: r.population_code, latest: r.time_agg === 'latest' }]));
+  const rows = await rs.json<{ group_key: string; population_key: string; group_code: string; population_code: string; time_agg: string; role: string }>();
+  return new Map(
+    rows.map((r) => [
+      populationKey(r.group_key, r.population_key),
+      { groupCode: r.group_code, populationCode: r.population_code, latest: r.time_agg === 'latest', ...(r.role ? { role: r.role } : {}) },
+    ]),
+  );
 }
 
 /** Every subject that has series cells in some slices of one Measure. */
@@ -487,6 +493,7 @@ export async function recompute(
   let chains: Promise<Map<string, Chain>> | undefined;
   for (const [measure, all] of byMeasure) {
     const rules = await populationRules(client, db, measure);
+    const scores = scoreRules(rules.values());
     // A few slices at a time: what is held in memory is bounded (a Measure change marks all its slices).
     for (const dues of chunks(all, SLICES_PER_PASS)) {
       const generation = cache.generation;
@@ -502,7 +509,7 @@ export async function recompute(
       }
       check();
       const chainOf = await (chains ??= facilityChains(client, db));
-      const rows = dues.flatMap((d) => regionCells(measure, slices.get(sliceKey(d.slice))!.values(), (s) => chainOf.get(s), d.version));
+      const rows = dues.flatMap((d) => regionCells(measure, slices.get(sliceKey(d.slice))!.values(), (s) => chainOf.get(s), d.version, scores));
       if (rows.length > 0) await client.insert({ table: `${db}.rollup_cells`, values: rows, format: 'JSONEachRow' });
       for (const [key, cells] of slices) cache.set(key, cells, generation);
     }

@@ -4,7 +4,9 @@
 // the latest period that has one. Across a subject's series (reporters), values are summed and
 // counted as reporting or missing. Data-absent counts are left out, never zeros. In TypeScript
 // rather than SQL because ClickHouse 18.16 ran it single-threaded at ~270 us per subject cell,
-// and here it is unit-tested on its own (test/unit/subject-cells.test.ts).
+// and here it is unit-tested on its own (test/unit/subject-cells.test.ts). Each cell also holds the
+// scores of its groups, computed from its aggregated populations (scores.ts).
+import { SCORE_CODE, scoreOf, scoreRules, type Totals } from './scores.js';
 
 /** A series cell as the subject step reads it (one series, partition and day, as a cell of a slice that holds the day: rollups.ts). */
 export interface SeriesCell {
@@ -32,6 +34,8 @@ export interface PopulationRule {
   groupCode: string;
   populationCode: string;
   latest: boolean;
+  /** measure-population role (numerator, denominator, ...): what the group's score is made of. */
+  role?: string;
 }
 
 export const populationKey = (groupKey: string, populationKey: string) => `${groupKey}\u001f${populationKey}`;
@@ -79,7 +83,8 @@ export const sameStrings = (a: string[], b: string[]) => a === b || (a.length ==
 
 /**
  * One cell per (bucket, subject) that has series cells, rewritten whole, with an entry for every
- * population in `populations` (group code, population code) besides those it counts: zero-counted
+ * population in `populations` (group code, population code) and every score of the Measure besides
+ * those it counts: zero-counted
  * (reporting 0, missing 0) where nothing counts any more (every report `error`, a population the
  * Measure dropped), so each rewrite overwrites every facility row an older one wrote. Entries are
  * ordered by (group code, population code), the same for every subject, so that subjects line up
@@ -98,7 +103,8 @@ export function subjectCells(
   const byKey = new Map<string, { groupCode: string; populationCode: string }>();
   const zeroKeys = new Set<string>();
   for (const r of rules.values()) byKey.set(populationKey(r.groupCode, r.populationCode), { groupCode: r.groupCode, populationCode: r.populationCode });
-  for (const [groupCode, populationCode] of populations) {
+  const scores = scoreRules(rules.values());
+  for (const [groupCode, populationCode] of [...scores.map((s) => [s.groupCode, SCORE_CODE] as const), ...populations]) {
     const key = populationKey(groupCode, populationCode);
     zeroKeys.add(key);
     if (!byKey.has(key)) byKey.set(key, { groupCode, populationCode });
@@ -107,6 +113,7 @@ export function subjectCells(
   const idOfKey = new Map(codes.map((c, id) => [c.key, id]));
   const zero = codes.map((c) => zeroKeys.has(c.key));
   const n = codes.length;
+  const scoreIds = scores.map((rule) => ({ rule, id: idOfKey.get(populationKey(rule.groupCode, SCORE_CODE))! }));
 
   // A series row's entries as code ids (-1: a population the Measure does not, or no longer, define)
   // and their rules' time aggregation; rows mostly share one layout, so the last one is kept.
@@ -177,6 +184,13 @@ export function subjectCells(
           reporting[id] = reporting[id]! + 1;
         } else missing[id] = missing[id]! + 1;
       }
+    }
+    for (const { rule, id } of scoreIds) {
+      const score = scoreOf(rule, (populationCode): Totals | undefined => {
+        const of = idOfKey.get(populationKey(rule.groupCode, populationCode));
+        return of === undefined || reporting[of]! + missing[of]! === 0 ? undefined : { value: value[of]!, reporting: reporting[of]!, missing: missing[of]! };
+      });
+      if (score) [value[id], reporting[id], missing[id]] = [score.value, score.reporting, score.missing];
     }
     const ids: number[] = [];
     for (let id = 0; id < n; id++) if (listed[id] === 1) ids.push(id);
