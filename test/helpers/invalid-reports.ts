@@ -48,6 +48,8 @@ export const INVALID: Record<string, Expected> = {
   'stratifier-without-code': { issues: [['required', 'MeasureReport.group[0].stratifier[0].code']] },
   'subject-not-a-location': { issues: [['invariant', 'MeasureReport.subject.reference']] },
   'reporter-not-an-organization': { issues: [['value', 'MeasureReport.reporter.reference']] },
+  'subject-system-with-bar': { issues: [['value', 'MeasureReport.subject.identifier.system']] },
+  'reporter-system-with-bar': { issues: [['value', 'MeasureReport.reporter.identifier.system']] },
   'resource-type-observation': { issues: [['invalid', 'resourceType']] },
   'several-defects': {
     measure: true,

@@ -337,6 +337,12 @@ describe('Measure, Location, Organization', () => {
     delete bare.identifier;
     delete bare.name;
     assert.deepEqual(brief(validateOrganization(bare)), [['error', 'invariant', 'Organization']]);
+    const barred = organization();
+    barred.identifier[0].system = 'http://example.org|ids';
+    assert.deepEqual(brief(validateOrganization(barred)), [['error', 'value', 'Organization.identifier[0].system']]);
+    const l = location();
+    l.identifier = [{ system: 'urn:x', value: '1' }, { system: 'urn:x|y', value: '1' }];
+    assert.deepEqual(brief(validateLocation(l)), [['error', 'value', 'Location.identifier[1].system']]);
     const single = organization();
     single.identifier = single.identifier[0];
     assert.deepEqual(brief(validateOrganization(single)), [['error', 'structure', 'Organization.identifier']]);

@@ -178,7 +178,10 @@ function measureReport(r: Obj, def: MeasureDefinition | undefined): void {
     subjectIdentifier(r.subject);
     targetType(r.subject, 'subject', SUBJECT_TARGETS, 'invariant');
   }
-  if (r.reporter !== undefined) targetType(r.reporter, 'reporter', REPORTER_TARGETS, 'value');
+  if (r.reporter !== undefined) {
+    targetType(r.reporter, 'reporter', REPORTER_TARGETS, 'value');
+    if (isObject(r.reporter)) keyedIdentifier(r.reporter.identifier, 'reporter', 'identifier');
+  }
   if (r.date === undefined) required('date', `is required ${PROFILE}`);
   if (r.period === undefined) required('period');
   // The IG's invariant tests status 'completed', which never occurs (spec section 9): we apply the intent.
@@ -208,6 +211,19 @@ function subjectIdentifier(subject: unknown): void {
     leave();
   }
   leave();
+  keyedIdentifier(id, 'subject', 'identifier');
+}
+
+/**
+ * Subjects, reporters and facilities are keyed `system|value` (identity.ts), so a `|` in a system
+ * would let two identifiers share a key (`a|b` + `c`, `a` + `b|c`). A URI has no unescaped `|`
+ * (RFC 3986), so such a system is refused rather than escaped, which would move existing keys.
+ */
+function keyedIdentifier(id: unknown, ...at: Seg[]): void {
+  if (!isObject(id) || typeof id.system !== 'string' || !id.system.includes('|')) return;
+  for (const seg of at) enter(seg);
+  report('value', `system ${show(id.system)} must not contain '|' (RFC 3986: write it %7C): identifiers are keyed as system|value`, 'system');
+  for (let i = 0; i < at.length; i++) leave();
 }
 
 /** The resource types a Reference may point to, and a test for literal references to one of them. */
@@ -727,6 +743,7 @@ function location(l: Obj): void {
         break;
       case 'identifier':
         identifiers(v, k);
+        if (Array.isArray(v)) v.forEach((x, i) => keyedIdentifier(x, k, i));
         break;
       case 'status':
         codeIn(v, k, LOCATION_STATUSES);
@@ -834,6 +851,7 @@ function organization(o: Obj): void {
         break;
       case 'identifier':
         identifiers(v, k);
+        if (Array.isArray(v)) v.forEach((x, i) => keyedIdentifier(x, k, i));
         break;
       case 'active':
         boolean(v, k);
