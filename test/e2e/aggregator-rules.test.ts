@@ -137,6 +137,13 @@ test("a group's score is recomputed from the aggregated populations at every lev
   assert.equal((await postReports(ingest.url, [beds(b!.key, '2020-06-08', 100, 40, 2)]))[0]!.status, 200);
   const corrected = new Map([[a!.key, 3 / 4], [b!.key, 40 / 98], [state, 43 / 102]]);
   assert.deepEqual(asMap(await waitFor(() => rollup(scores('week')), (rows) => isDeepStrictEqual(asMap(rows), corrected), { what: 'corrected week scores' }).catch(() => rollup(scores('week')))), corrected);
+  // The Measure registered again without Beds' roles: no score is left at any level; with them again, the scores return.
+  const unscored = structuredClone(measure);
+  for (const p of unscored.group![0]!.population!) p.code!.coding = p.code!.coding!.slice(0, 1);
+  assert.equal(await putResource(ingest.url, unscored as never), 200);
+  await waitFor(() => rollup(scores('week')), (rows) => rows.length === 0, { what: 'no Beds scores after the roles were removed' });
+  assert.equal(await putResource(ingest.url, measure as never), 200);
+  await waitFor(() => rollup(scores('week')), (rows) => isDeepStrictEqual(asMap(rows), corrected), { what: 'Beds scores back with the roles' });
 });
 
 test('a correction that writes period.start in another UTC offset moves the report to its new day, out of the day it left', { timeout: 90_000 }, async () => {

@@ -93,15 +93,20 @@ export function expectedRollups(latest: MeasureReport[], measures: OracleMeasure
  * Scores from the population rows at each (region, grain, period), never averaged (SANER): for a
  * group with a numerator and a denominator, (N - numerator-exclusion) / (D - denominator-exclusion
  * - denominator-exception), exclusions counted where reported; none where N or D has no value or
- * the divisor is 0. Reporting is the fewer of N's and D's, missing the more.
+ * the divisor is 0. Reporting is the fewer of N's and D's, missing the more. None for a group with
+ * a role given twice or a population coded measureScore.
  */
+const SCORE_ROLES = ['numerator', 'denominator', 'numerator-exclusion', 'denominator-exclusion', 'denominator-exception'];
+
 function expectedScores(rows: Map<string, RollupRow>, measures: OracleMeasure[]): RollupRow[] {
   const out: RollupRow[] = [];
   for (const row of rows.values()) {
     const group = measures.find((m) => m.url === row.measure)?.groups.find((g) => g.code === row.group_code);
     const roleOf = (role: string) => group?.populations.find((p) => p.role === role)?.code;
-    // One row per cell makes its score: the denominator's.
+    // One row per cell makes its score: the denominator's. None where a role is given twice or a population is coded measureScore.
     if (!group || row.population_code !== roleOf('denominator') || !roleOf('numerator')) continue;
+    const roles = group.populations.flatMap((p) => (p.role && SCORE_ROLES.includes(p.role) ? [p.role] : []));
+    if (new Set(roles).size !== roles.length || group.populations.some((p) => p.code.toLowerCase() === 'measurescore')) continue;
     const at = (role: string) => {
       const code = roleOf(role);
       return code === undefined ? undefined : rows.get(rowKey({ ...row, population_code: code }));

@@ -4,7 +4,8 @@
 // In TypeScript because 18.16 reread and re-sorted every subject cell of a slice for each
 // recomputation (~0.4 s a step under load), while the member that owns a slice's markers is the
 // only writer of its subject cells and can keep them (rollups.ts, owned-maps.ts).
-// Scores are not summed: each region's are computed from its own sums (scores.ts).
+// Only the populations the Measure defines now are summed; scores never are: each region's are
+// computed from its own sums (scores.ts).
 import { SCORE_CODE, scoreOf, type ScoreRule } from './scores.js';
 import { populationKey, sameStrings, type SubjectCell } from './subject-cells.js';
 
@@ -18,6 +19,16 @@ export type RegionInput = Pick<
 export interface Chain {
   types: string[];
   regions: string[];
+}
+
+/**
+ * What the slice's Measure defines now. Subject cells written under an older version of it (not
+ * all recomputed yet after a change) can hold other entries, score entries among them.
+ */
+export interface MeasureRules {
+  /** populationKey(group code, population code), codes as the Measure spells them. */
+  populations: ReadonlySet<string>;
+  scores: ScoreRule[];
 }
 
 /** A row of sitrep.rollup_cells. */
@@ -56,22 +67,20 @@ interface RegionSums {
 /**
  * The region cells of one slice from all its subject cells, stamped with the slice's version. A
  * population makes a cell in a region only where some subject there reports it or reports it
- * missing (zero entries, which subject cells carry for every population, make none). The groups of
- * `scores` get a score cell in each region where their populations make one.
+ * missing (zero entries, which subject cells carry for every population, make none), and only if
+ * the Measure defines it. Its scores get a cell in each region where their populations make one.
  */
 export function regionCells(
   measure: string,
   cells: Iterable<RegionInput>,
   chainOf: (subject: string) => Chain | undefined,
   version: string,
-  scores: ScoreRule[] = [],
+  rules: MeasureRules,
 ): RegionCell[] {
   // Populations get ids and regions keep arrays by id: a slice has thousands of subjects, each
   // summed into ~4 regions x 30 populations, and a string key per sum cost ~50 us a subject.
   const ids = new Map<string, number>();
   const populations: { groupCode: string; populationCode: string }[] = [];
-  // The subject cells' own score entries: a region's score is never a sum of its subjects'.
-  const scoreKeys = new Set(scores.map((s) => populationKey(s.groupCode, SCORE_CODE)));
   // Subject cells mostly share one list of populations (subject-cells.ts), so the last is kept.
   let layout: { groupCodes: string[]; populationCodes: string[]; ids: number[] } | undefined;
   const idsOf = (c: RegionInput) => {
@@ -79,7 +88,7 @@ export function regionCells(
     const of = c.group_codes.map((groupCode, i) => {
       const populationCode = c.population_codes[i]!;
       const key = populationKey(groupCode, populationCode);
-      if (scoreKeys.has(key)) return -1;
+      if (!rules.populations.has(key)) return -1;
       let id = ids.get(key);
       if (id === undefined) {
         ids.set(key, (id = populations.length));
@@ -146,7 +155,7 @@ export function regionCells(
         version,
       });
     }
-    for (const rule of scores) {
+    for (const rule of rules.scores) {
       const score = scoreOf(rule, (populationCode) => {
         const id = ids.get(populationKey(rule.groupCode, populationCode));
         return id === undefined || !r.counted[id] ? undefined : { value: r.value[id]!, reporting: r.reporting[id]!, missing: r.missing[id]! };

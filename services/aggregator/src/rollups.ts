@@ -8,7 +8,7 @@
 // and scale-out (see ARCHITECTURE.md).
 import type { ClickHouseClient } from '@clickhouse/client';
 import { populationKey, subjectCells, type PopulationRule, type SeriesCell, type SubjectCell } from './subject-cells.js';
-import { regionCells, type Chain, type RegionInput } from './region-cells.js';
+import { regionCells, type Chain, type MeasureRules, type RegionInput } from './region-cells.js';
 import { scoreRules } from './scores.js';
 import { OwnedMaps } from './owned-maps.js';
 import { DAY_MS, dateText, grainBuckets } from './transform.js';
@@ -493,7 +493,10 @@ export async function recompute(
   let chains: Promise<Map<string, Chain>> | undefined;
   for (const [measure, all] of byMeasure) {
     const rules = await populationRules(client, db, measure);
-    const scores = scoreRules(rules.values());
+    const current: MeasureRules = {
+      populations: new Set([...rules.values()].map((r) => populationKey(r.groupCode, r.populationCode))),
+      scores: scoreRules(rules.values()),
+    };
     // A few slices at a time: what is held in memory is bounded (a Measure change marks all its slices).
     for (const dues of chunks(all, SLICES_PER_PASS)) {
       const generation = cache.generation;
@@ -509,7 +512,7 @@ export async function recompute(
       }
       check();
       const chainOf = await (chains ??= facilityChains(client, db));
-      const rows = dues.flatMap((d) => regionCells(measure, slices.get(sliceKey(d.slice))!.values(), (s) => chainOf.get(s), d.version, scores));
+      const rows = dues.flatMap((d) => regionCells(measure, slices.get(sliceKey(d.slice))!.values(), (s) => chainOf.get(s), d.version, current));
       if (rows.length > 0) await client.insert({ table: `${db}.rollup_cells`, values: rows, format: 'JSONEachRow' });
       for (const [key, cells] of slices) cache.set(key, cells, generation);
     }
