@@ -9,6 +9,14 @@ import type { Bundle, BundleEntry, MeasureReport, OperationOutcome } from 'fhir/
 import { isolation } from '../helpers/stack.js';
 import { serviceEnv, startIngest, type RunningService } from '../helpers/services.js';
 import { fixture } from '../helpers/fixtures.js';
+import type { AddressInfo } from 'node:net';
+import { DependencyUnavailableError } from '@sitrep/shared/errors';
+import { createLogger } from '@sitrep/shared/log';
+import { topicNames } from '@sitrep/shared/contracts/topics';
+import { Acceptor } from '@sitrep/ingest/accept';
+import { Catalog } from '@sitrep/ingest/catalog';
+import { createApp } from '@sitrep/ingest/app';
+import type { OutgoingRecord, Publisher } from '@sitrep/ingest/publish';
 
 const iso = isolation('ingest_batch');
 const MAX_BODY_BYTES = 400_000;
@@ -306,11 +314,69 @@ describe('refusing the whole Bundle', () => {
     assertOutcome(await send(JSON.stringify(batch([])), { 'content-type': 'application/fhir+xml' }), 415, 'not-supported');
     const big = batch([post({ ...freshReport(), text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(MAX_BODY_BYTES)}</div>` } })]);
     assertOutcome(await send(big), 413, 'too-costly');
+    // More entries than a batch holds (MAX_ENTRIES, 1000), however small: 413 before anything is published.
+    const location = { resourceType: 'Location', id: 'many', name: 'x' };
+    assertOutcome(await send(batch(Array.from({ length: 1001 }, () => put(location)))), 413, 'too-costly', 'Bundle.entry');
+    assert.equal((await fetch(`${ingest.url}/Location/many`)).status, 404);
     for (const method of ['GET', 'PUT', 'DELETE']) {
       const res = await fetch(`${ingest.url}/`, { method });
       assert.equal(res.status, 405, `${method} /`);
       assert.equal(res.headers.get('allow'), 'POST');
       await res.arrayBuffer();
+    }
+  });
+});
+
+// In this process, with a publisher that answers slowly or fails on cue: what a real broker does
+// only under load (the Kafka-down case is in ingest-kafka-down.test.ts, against the real broker).
+describe('publish bounds of a batch', () => {
+  async function inProcess(publish: (r: OutgoingRecord, deadline: number) => Promise<{ partition: number; offset: string }>) {
+    const publisher = { deadline: () => performance.now() + 3000, publish } as unknown as Publisher;
+    const catalog = new Catalog();
+    const acceptor = new Acceptor({ publisher, catalog, topics: topicNames('inprocess.') });
+    const app = createApp({ acceptor, catalog, log: createLogger('test', 'silent'), isReady: () => ({ ready: true, checks: {} }), maxBodyBytes: MAX_BODY_BYTES, retryAfterSeconds: 7 });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    return { url, close: () => new Promise((r) => server.close(r)) };
+  }
+  const location = fixture<Resource>('saner/locations/Loc-X140008.json');
+
+  test("every entry's publish shares the deadline taken when the request started, across the two phases", async () => {
+    const deadlines: number[] = [];
+    let offset = 0;
+    const app = await inProcess(async (_r, deadline) => {
+      deadlines.push(deadline);
+      await new Promise((r) => setTimeout(r, 50));
+      return { partition: 0, offset: String(offset++) };
+    });
+    try {
+      const res = await fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(batch([post(freshReport()), put(location)])) });
+      const bundle = (await res.json()) as Bundle;
+      assert.deepEqual(bundle.entry!.map(statusOf), ['201 Created', '201 Created']);
+      // The Location (first phase) and the report (second, 50 ms later) with one deadline.
+      assert.equal(deadlines.length, 2);
+      assert.equal(deadlines[0], deadlines[1]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('an entry that failed on Kafka after others were stored: 503 saying it may have been stored, Retry-After as configured', async () => {
+    let calls = 0;
+    const app = await inProcess(async () => {
+      if (++calls > 1) throw new DependencyUnavailableError('kafka', 'Kafka did not acknowledge within 3000 ms');
+      return { partition: 0, offset: '1' };
+    });
+    try {
+      const res = await fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(batch([post(freshReport()), put(location)])) });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('retry-after'), '7');
+      const bundle = (await res.json()) as Bundle;
+      assert.deepEqual(bundle.entry!.map(statusOf), ['503 Service Unavailable', '201 Created']);
+      assert.match((bundle.entry![0]!.response!.outcome as OperationOutcome).issue[0]!.diagnostics!, /may not have been stored/);
+    } finally {
+      await app.close();
     }
   });
 });

@@ -305,6 +305,7 @@ describe('metadata and reference data', () => {
     assert.ok(cs.format.includes('application/fhir+json'));
     assert.ok(cs.instantiates.includes('http://hl7.org/fhir/uv/saner/CapabilityStatement/MeasureConsumer-ProduceMeasure-Push'));
     assert.ok(cs.instantiates.includes('http://hl7.org/fhir/uv/saner/CapabilityStatement/MeasureConsumer-ProduceMeasure-SupplementalData'));
+    assert.ok(cs.instantiates.includes('http://hl7.org/fhir/uv/saner/CapabilityStatement/MeasureConsumer-SupplementalData'));
     assert.ok(cs.instantiates.includes('http://hl7.org/fhir/uv/saner/CapabilityStatement/MeasureConsumer-ProduceMeasure-CSV-Push'));
     const server = cs.rest.find((r) => r.mode === 'server')!;
     assert.ok(server.interaction?.some((i) => i.code === 'batch'), 'the batch system interaction is declared');
@@ -316,6 +317,9 @@ describe('metadata and reference data', () => {
     for (const type of ['Measure', 'Location', 'Organization']) {
       assert.deepEqual(server.resource.find((r) => r.type === type)?.interaction.map((i) => i.code).sort(), ['read', 'update'], type);
     }
+    // Only JSON is produced, here as everywhere.
+    const xml = await send('GET', '/metadata?_format=xml');
+    assert.equal(xml.status, 415, xml.text);
   });
 
   for (const [type, file] of [

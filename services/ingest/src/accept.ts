@@ -25,6 +25,8 @@ export interface AcceptContext {
   lenient: boolean;
   /** The id in the URL of a PUT; absent for a create. */
   urlId?: string;
+  /** The publish bound (Acceptor.deadline()) shared by the resources of one request (a batch); else each acceptance gets its own. */
+  deadline?: number;
 }
 
 export interface Accepted {
@@ -51,10 +53,15 @@ export class Acceptor {
 
   constructor(private readonly deps: AcceptDeps) {}
 
+  /** The publish bound of an acceptance that starts now (performance.now() time). */
+  deadline(): number {
+    return this.deps.publisher.deadline();
+  }
+
   /** `json`: the bytes `input` was parsed from (valid UTF-8), when the intake has them; a report's record then carries them as they are. */
   async accept(kind: ResourceKind, input: unknown, ctx: AcceptContext, json?: Buffer): Promise<Accepted> {
     // One bound for the whole acceptance, waits behind earlier publishes of the same resource included.
-    const deadline = this.deps.publisher.deadline();
+    const deadline = ctx.deadline ?? this.deadline();
     const body = checkShape(kind, input, ctx.urlId);
     if (kind === 'MeasureReport') return this.acceptReport(body, ctx, deadline, json);
     const issues = VALIDATORS[kind](body, { lenient: ctx.lenient });

@@ -69,7 +69,7 @@ export function createApp(d: AppDeps): express.Express {
   app.use(resourceRoutes({ acceptor: d.acceptor, catalog: d.catalog, maxBodyBytes: d.maxBodyBytes, publicBaseUrl: d.publicBaseUrl }));
   app.use(bulkRoutes({ acceptor: d.acceptor, log: d.log, ...d.ndjson, retryAfterSeconds: d.retryAfterSeconds ?? 5 }));
   app.use(reportCsvRoutes({ acceptor: d.acceptor, catalog: d.catalog, log: d.log, maxBodyBytes: d.maxBodyBytes, publicBaseUrl: d.publicBaseUrl, retryAfterSeconds: d.retryAfterSeconds ?? 5 }));
-  app.use(batchRoutes({ acceptor: d.acceptor, maxBodyBytes: d.maxBodyBytes, publicBaseUrl: d.publicBaseUrl }));
+  app.use(batchRoutes({ acceptor: d.acceptor, maxBodyBytes: d.maxBodyBytes, publicBaseUrl: d.publicBaseUrl, retryAfterSeconds: d.retryAfterSeconds ?? 5 }));
   app.use(metadataRoutes(d.version ?? '0.1.0'));
 
   // Nothing matched: 405 for a known resource type with a method it does not support, else 404.

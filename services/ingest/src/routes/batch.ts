@@ -12,9 +12,13 @@
 // - The envelope (Bundle.type, entry[], entry.request.method/url, entry.resource present for POST
 //   and PUT) is checked first; any problem there refuses the whole Bundle with one 400 naming every
 //   problem by FHIRPath (`Bundle.entry[2].request.url`), as FHIR says for a Bundle that is not valid.
-// - Entries are independent: one entry's failure never changes another's answer. Each gets the
-//   status a single request would get (201/200, 400, 404, 405, 409, 422, 503), an OperationOutcome,
-//   and for a success location, etag, lastModified and, unless Prefer says otherwise, the resource.
+// - Each entry gets the status a single request would get (201/200, 400, 404, 405, 409, 422, 503),
+//   an OperationOutcome, and for a success location, etag, lastModified and, unless Prefer says
+//   otherwise, the resource. Entries are independent but for one thing, on purpose (stated in the
+//   CapabilityStatement): a report is validated against a Measure that came in the same Bundle, if
+//   that Measure was accepted.
+// - At most MAX_ENTRIES entries (else 413): they are all published at once, into the queue that
+//   every other request shares; larger pushes are what the NDJSON endpoint is for.
 // - Resource types sitrep does not store (Patient, Observation, Encounter... the patient-level
 //   supplemental data) get a per-entry `404 Not Found` with code not-supported, which is what FHIR
 //   prescribes for "resource type not supported" and what `POST /Patient` answers here. sitrep
@@ -28,8 +32,9 @@
 // - Kafka down: if nothing was stored and an entry failed because Kafka is unavailable, the whole
 //   answer is 503 + Retry-After (the same as a single request; retrying the Bundle is safe because
 //   creates are idempotent by business key). If some entries were stored, the answer is the
-//   batch-response with `503` on the others. After the first entry fails on Kafka, the later phase
-//   is not attempted, so the answer still comes within one publish timeout.
+//   batch-response with `503` on the others. Every entry's publish shares one deadline, taken when
+//   the request starts, so the answer comes within one publish timeout whatever the phases; after an
+//   entry fails on Kafka, the later phase is not attempted.
 // - Conditional entries (ifNoneExist, ifMatch, a query in request.url) are not supported
 //   (per-entry 400), like conditional create/update on the REST API.
 import { Router, raw, type Request, type Response } from 'express';
@@ -53,6 +58,8 @@ export interface BatchRouteDeps {
 const KINDS: readonly ResourceKind[] = ['MeasureReport', 'Measure', 'Location', 'Organization'];
 const FHIR_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH']);
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+/** Entries of one batch at most. */
+export const MAX_ENTRIES = 1000;
 
 /** One entry after the envelope check: what to do with it, or the answer it already has. */
 type Planned =
@@ -75,7 +82,7 @@ export function batchRoutes(d: BatchRouteDeps): Router {
     const base = baseUrl(req, d.publicBaseUrl);
     const entries = checkEnvelope(bundle);
     const plans = entries.map((e, i) => plan(e, i, base));
-    const ctx = acceptContext(req, res);
+    const ctx = { ...acceptContext(req, res), deadline: d.acceptor.deadline() };
     const results = await run(d.acceptor, plans, ctx);
 
     const stored = results.some((r) => r.kind === 'ok');
@@ -121,6 +128,9 @@ function checkEnvelope(input: unknown): Record<string, unknown>[] {
   }
   if (b.entry === undefined) return [];
   if (!Array.isArray(b.entry)) throw OperationOutcomeError.single(400, 'structure', 'Bundle.entry must be an array', 'Bundle.entry');
+  if (b.entry.length > MAX_ENTRIES) {
+    throw OperationOutcomeError.single(413, 'too-costly', `a batch holds at most ${MAX_ENTRIES} entries, this one ${b.entry.length}: split it, or push reports as NDJSON`, 'Bundle.entry');
+  }
 
   const problems: Issue[] = [];
   b.entry.forEach((entry: unknown, i: number) => {
@@ -215,7 +225,10 @@ async function run(acceptor: Acceptor, plans: Planned[], ctx: AcceptContext): Pr
             if (err instanceof OperationOutcomeError) results[i] = { kind: 'failed', status: err.status, outcome: err.outcome };
             else if (err instanceof DependencyUnavailableError) {
               kafkaDown = true;
-              results[i] = { kind: 'unavailable', outcome: outcome([issue('transient', `${err.dependency} is unavailable; nothing was stored for this entry, retry later`)]) };
+              results[i] = {
+                kind: 'unavailable',
+                outcome: outcome([issue('transient', `${err.message}; this entry may not have been stored: retry it (a re-send updates, never duplicates)`)]),
+              };
             } else throw err; // a bug: the error handler logs it and answers 500 (retrying is safe)
           },
         ),

@@ -1,5 +1,7 @@
 // GET /metadata: the CapabilityStatement, stating exactly what this server implements.
 import { Router } from 'express';
+import { requireJsonResponse } from '../http.js';
+import { MAX_ENTRIES } from './batch.js';
 
 const SANER_CS = 'http://hl7.org/fhir/uv/saner/CapabilityStatement';
 const PROFILE = 'http://hl7.org/fhir/uv/saner/StructureDefinition/PublicHealthMeasureReport';
@@ -18,6 +20,7 @@ export function capabilityStatement(softwareVersion: string) {
       `${SANER_CS}/MeasureConsumer-ProduceMeasure-Push`,
       `${SANER_CS}/MeasureConsumer-Push`,
       `${SANER_CS}/MeasureConsumer-ProduceMeasure-SupplementalData`,
+      `${SANER_CS}/MeasureConsumer-SupplementalData`,
       `${SANER_CS}/MeasureConsumer-ProduceMeasure-CSV-Push`,
       `${SANER_CS}/MeasureConsumer-CSV-Push`,
     ],
@@ -29,7 +32,7 @@ export function capabilityStatement(softwareVersion: string) {
           {
             code: 'batch',
             documentation:
-              'POST [base] with a batch Bundle (SANER Supplemental Data): entries are independent; entries of resource types other than those below get 404. transaction Bundles are refused (400).',
+              `POST [base] with a batch Bundle (SANER Supplemental Data), at most ${MAX_ENTRIES} entries: Measures, Locations and Organizations are accepted first, then MeasureReports, each validated against its Measure as accepted (one that came in the same Bundle included); otherwise entries are independent. Entries of resource types other than those below get 404 (no patient-level data is kept). transaction Bundles are refused (400).`,
           },
         ],
         resource: [
@@ -71,7 +74,8 @@ export function capabilityStatement(softwareVersion: string) {
 export function metadataRoutes(softwareVersion: string): Router {
   const router = Router();
   const body = capabilityStatement(softwareVersion);
-  router.get('/metadata', (_req, res) => {
+  router.get('/metadata', (req, res) => {
+    requireJsonResponse(req);
     res.type('application/fhir+json').send(body);
   });
   return router;
