@@ -16,6 +16,11 @@ test('utcInstant: digits below the millisecond are kept, so different instants s
   assert.notEqual(utcInstant('2020-04-04T05:00:00.0001Z'), utcInstant('2020-04-04T05:00:00Z'));
 });
 
+test('utcInstant scans a hostile fraction of 400 k digits in one pass', { timeout: 20_000 }, () => {
+  assert.equal(utcInstant(`2020-04-04T05:00:00.000${'0'.repeat(400_000)}1Z`), `2020-04-04T05:00:00.${'0'.repeat(400_003)}1Z`);
+  assert.equal(utcInstant(`2020-04-04T05:00:00.1234${'0'.repeat(400_000)}Z`), '2020-04-04T05:00:00.1234Z');
+});
+
 test('the same report written in two offsets has one key and one server id', () => {
   const report = (start: string, end: string) => ({
     measure: 'http://example.org/Measure/m|1.0',

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Measure, MeasureReport, MeasureReportGroup, MeasureReportGroupPopulation } from 'fhir/r4.js';
 import { convertReportCsv, DEFAULT_IDENTIFIER_SYSTEM, type ReportCsvParams, type ReportCsvResult } from '@sitrep/shared/csv/report-csv';
-import { parseDateTime, parseScore } from '@sitrep/shared/csv/values';
+import { parseCount, parseDateTime, parseScore } from '@sitrep/shared/csv/values';
 import { fixture, FIXTURES } from '../helpers/fixtures.js';
 
 const CDC = fixture<Measure>('saner/measures/CDCPatientImpactAndHospitalCapacity.json');
@@ -349,6 +349,8 @@ describe('broken files: every error with its line and column', () => {
       'count 3000000000 is larger than a FHIR integer (2147483647)',
     ]);
     assert.equal(out.errors[0]!.issue.expression?.[0], 'line 3, column numTotBeds');
+    // A cell of 400 k digits and a letter: refused in one pass (an ambiguous number pattern backtracked quadratically), quoted clipped.
+    assert.deepEqual(parseCount(`${'1'.repeat(400_000)}x`), { ok: false, reason: `count "${'1'.repeat(37)}..." is not a number` });
     assert.deepEqual(out.reports.map((x) => x.lines), [[2]]);
     assert.deepEqual(group(out.reports[0]!.report, 'Beds').measureScore?.value, 80);
   });

@@ -181,6 +181,31 @@ describe('rules', () => {
     assert.deepEqual(validateMeasureReport(r), []);
   });
 
+  test('hostile sizes: a fraction beyond the nanosecond, key texts over 1024 characters, many codes', { timeout: 20_000 }, () => {
+    const r = base();
+    r.period = { start: '2020-04-04T00:00:00.123456789Z', end: '2020-04-04T23:59:59Z' };
+    assert.deepEqual(validateMeasureReport(r), []);
+    // 400 k digits: refused at once (a pattern with an unbounded fraction was the door to slow regexes further on).
+    r.period = { start: `2020-04-04T00:00:00.${'0'.repeat(400_000)}1Z`, end: '2020-04-04T23:59:59Z' };
+    assert.deepEqual(brief(validateMeasureReport(r)), [['error', 'value', 'MeasureReport.period.start']]);
+    const long = base();
+    long.subject!.identifier!.value = 'x'.repeat(1025);
+    long.reporter = { identifier: { system: `urn:${'y'.repeat(1024)}`, value: 'r' } };
+    long.measure = `http://example.org/${'m'.repeat(1024)}`;
+    assert.deepEqual(brief(validateMeasureReport(long)), [
+      ['error', 'value', 'MeasureReport.measure'],
+      ['error', 'value', 'MeasureReport.reporter.identifier.system'],
+      ['error', 'value', 'MeasureReport.subject.identifier.value'],
+    ]);
+    // 100 k distinct population codes, then one twice: the one duplicate is found (a search per code was quadratic).
+    const many = base();
+    const population = Array.from({ length: 100_000 }, (_, i) => ({ code: { coding: [{ code: `p${i}` }] }, count: 1 }));
+    many.group = [{ code: { coding: [{ code: 'g' }] }, population: [...population, { code: { coding: [{ code: 'P7' }] }, count: 1 }] }];
+    const issues = validateMeasureReport(many);
+    assert.deepEqual(brief(issues), [['error', 'invariant', 'MeasureReport.group[0].population[100000].code']]);
+    assert.match(issues[0]!.diagnostics!, /also at population\[7\]/);
+  });
+
   test('dates: a day that does not exist and a leap second are refused, Feb 29 of a leap year is fine', () => {
     const r = base();
     r.period = { start: '2020-02-30T00:00:00Z', end: '2020-03-01T23:59:59Z' };

@@ -14,14 +14,18 @@ const MAX_INTEGER = 2_147_483_647;
  * `+1` are refused rather than guessed at: FHIR counts are integers, and a sender whose spreadsheet
  * writes decimals should learn it on the first upload, not from a skewed rollup.
  */
+/** A cell as an error message quotes it: a hostile cell can be megabytes. */
+const clip = (cell: string) => (cell.length > 40 ? `${cell.slice(0, 37)}...` : cell);
+
 export function parseCount(cell: string): Parsed<number> {
   if (/^\d+$/.test(cell)) {
     const n = Number(cell);
-    return n <= MAX_INTEGER ? ok(n) : bad(`count ${cell} is larger than a FHIR integer (${MAX_INTEGER})`);
+    return n <= MAX_INTEGER ? ok(n) : bad(`count ${clip(cell)} is larger than a FHIR integer (${MAX_INTEGER})`);
   }
-  if (/^-\d+$/.test(cell)) return bad(`count ${cell} is negative`);
-  if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(cell)) return bad(`count ${cell} is not an integer`);
-  return bad(`count ${JSON.stringify(cell)} is not a number`);
+  if (/^-\d+$/.test(cell)) return bad(`count ${clip(cell)} is negative`);
+  // Unambiguous (a digit run is matched one way only): `\d+\.?\d*` backtracked quadratically on a long cell.
+  if (/^[+-]?(\d+(?:\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(cell)) return bad(`count ${clip(cell)} is not an integer`);
+  return bad(`count ${JSON.stringify(clip(cell))} is not a number`);
 }
 
 export interface Score {
@@ -33,10 +37,10 @@ export interface Score {
 /** A measureScore: a decimal, possibly negative (growth rates), optionally followed by `%`. */
 export function parseScore(cell: string): Parsed<Score> {
   const m = /^(-?\d+(?:\.\d+)?)\s*(%?)$/.exec(cell);
-  if (!m) return bad(`score ${JSON.stringify(cell)} is not a decimal number`);
+  if (!m) return bad(`score ${JSON.stringify(clip(cell))} is not a decimal number`);
   const value = Number(m[1]);
   // Hundreds of digits parse to Infinity, which JSON writes as null.
-  if (!Number.isFinite(value)) return bad(`score ${cell.length > 40 ? `${cell.slice(0, 37)}...` : cell} is too large`);
+  if (!Number.isFinite(value)) return bad(`score ${clip(cell)} is too large`);
   return ok({ value, percent: m[2] === '%' });
 }
 
@@ -47,7 +51,8 @@ export function isOffset(s: string): boolean {
   return OFFSET.test(s);
 }
 
-const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+// Fractions to the nanosecond at most, as for FHIR dateTimes (datatypes.ts).
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/;
 const US = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/;
 
 function daysIn(year: number, month: number): number {

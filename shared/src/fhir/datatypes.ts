@@ -144,7 +144,8 @@ export function emptyElement(at?: Seg): void {
 const YEAR = '(?:[0-9](?:[0-9](?:[0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)';
 const MONTH = '(?:0[1-9]|1[0-2])';
 const DAY = '(?:0[1-9]|[1-2][0-9]|3[0-1])';
-const TIME = '(?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\\.[0-9]+)?';
+// Fractions to the nanosecond at most (FHIR R5's pattern; R4's is unbounded, and a hostile value can be megabytes).
+const TIME = '(?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\\.[0-9]{1,9})?';
 const TZ = '(?:Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))';
 const DATE_TIME_RE = new RegExp(`^${YEAR}(?:-${MONTH}(?:-${DAY}(?:T${TIME}${TZ})?)?)?$`);
 /** instant, and also SANER's "precise to the second with a time zone" dateTime. */

@@ -31,8 +31,21 @@ export function utcInstant(dateTime: string): string {
   const ms = Date.parse(dateTime);
   if (Number.isNaN(ms)) return dateTime;
   const iso = new Date(ms).toISOString();
-  const finer = /\.\d{3}(\d*?)0*(?:Z|[+-]\d{2}:\d{2})$/.exec(dateTime)?.[1] ?? '';
+  const finer = digitsBelowMillisecond(dateTime);
   return finer ? `${iso.slice(0, -1)}${finer}Z` : iso.replace('.000Z', 'Z');
+}
+
+const isDigit = (s: string, i: number) => s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57;
+
+/** The fraction's digits after the third, trailing zeros dropped. A scan, not a regex: one over a hostile fraction of 40 k digits backtracked for seconds. */
+function digitsBelowMillisecond(dateTime: string): string {
+  // YYYY-MM-DDThh:mm:ss.f...
+  if (dateTime[19] !== '.') return '';
+  let end = 20;
+  while (isDigit(dateTime, end)) end++;
+  let last = end;
+  while (last > 23 && dateTime[last - 1] === '0') last--;
+  return last > 23 ? dateTime.slice(23, last) : '';
 }
 
 /** Assumes a validated report (measure, subject.identifier and period present). */

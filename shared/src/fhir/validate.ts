@@ -138,6 +138,7 @@ function measureReport(r: Obj, def: MeasureDefinition | undefined): void {
         break;
       case 'measure':
         canonical(v, k);
+        if (typeof v === 'string' && v.length > MAX_KEY_TEXT) report('value', `is longer than ${MAX_KEY_TEXT} characters: the Measure is a key of every rollup row`, k);
         break;
       case 'subject':
       case 'reporter':
@@ -220,11 +221,23 @@ function subjectIdentifier(subject: unknown): void {
  * (RFC 3986), so such a system is refused rather than escaped, which would move existing keys.
  */
 function keyedIdentifier(id: unknown, ...at: Seg[]): void {
-  if (!isObject(id) || typeof id.system !== 'string' || !id.system.includes('|')) return;
+  if (!isObject(id)) return;
+  const { system, value } = id;
+  const barred = typeof system === 'string' && system.includes('|');
+  const long = (x: unknown) => typeof x === 'string' && x.length > MAX_KEY_TEXT;
+  if (!barred && !long(system) && !long(value)) return;
   for (const seg of at) enter(seg);
-  report('value', `system ${show(id.system)} must not contain '|' (RFC 3986: write it %7C): identifiers are keyed as system|value`, 'system');
+  if (barred) report('value', `system ${show(system)} must not contain '|' (RFC 3986: write it %7C): identifiers are keyed as system|value`, 'system');
+  if (long(system)) report('value', `is longer than ${MAX_KEY_TEXT} characters: identifiers are keys of every rollup row`, 'system');
+  if (long(value)) report('value', `is longer than ${MAX_KEY_TEXT} characters: identifiers are keys of every rollup row`, 'value');
   for (let i = 0; i < at.length; i++) leave();
 }
+
+/**
+ * Longest identifier system or value, and Measure canonical, that sitrep keys by. They go into
+ * every row and into the aggregator's queries (lists of subjects), which ClickHouse caps in size.
+ */
+const MAX_KEY_TEXT = 1024;
 
 /** The resource types a Reference may point to, and a test for literal references to one of them. */
 interface Targets {
@@ -276,19 +289,19 @@ function groups(v: unknown, def: MeasureDefinition | undefined): void {
  */
 function noDuplicateCodes(items: unknown[], what: string): void {
   if (items.length < 2) return;
-  const seen: string[] = [];
+  // A Map, not a list searched per item: a report can hold tens of thousands of codes.
+  const seen = new Map<string, number>();
   for (let i = 0; i < items.length; i++) {
     const item = items[i];
     const c = typeof item === 'object' && item !== null ? codeOf((item as { code?: unknown }).code) : undefined;
     if (c === undefined) continue;
     const lower = c.toLowerCase();
-    const first = seen.indexOf(lower);
-    if (first >= 0) {
+    const first = seen.get(lower);
+    if (first !== undefined) {
       enter(i);
       report('invariant', `${what} code '${c}' appears more than once (also at ${what}[${first}])`, 'code');
       leave();
-    }
-    seen[i] = lower;
+    } else seen.set(lower, i);
   }
 }
 
