@@ -6,7 +6,16 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Measure, MeasureReport, MeasureReportGroup, MeasureReportGroupPopulation } from 'fhir/r4.js';
-import { convertReportCsv, DEFAULT_IDENTIFIER_SYSTEM, type ReportCsvParams, type ReportCsvResult } from '@sitrep/shared/csv/report-csv';
+import {
+  convertReportCsv,
+  DEFAULT_IDENTIFIER_SYSTEM,
+  MAX_COLUMNS,
+  MAX_ERRORS_KEPT,
+  MAX_REPORTS,
+  readReportCsv,
+  type ReportCsvParams,
+  type ReportCsvResult,
+} from '@sitrep/shared/csv/report-csv';
 import { parseCount, parseDateTime, parseScore } from '@sitrep/shared/csv/values';
 import { fixture, FIXTURES } from '../helpers/fixtures.js';
 
@@ -531,5 +540,28 @@ describe('large files', () => {
     const out = convert(csv, { measure: CDC, map });
     assert.deepEqual(out.errors, []);
     assert.equal(out.reports.length, rows);
+  });
+});
+
+describe('bounds of a hostile file', () => {
+  test('a header wider than MAX_COLUMNS: one error, no row read', () => {
+    const out = convert(`${Array.from({ length: MAX_COLUMNS + 1 }, () => 'a').join(',')}\nx\n`, { measure: CDC });
+    assert.deepEqual(errorsOf(out), [[1, undefined, 'too-costly']]);
+    assert.equal(out.reports.length, 0);
+  });
+
+  test('errors beyond MAX_ERRORS_KEPT are counted, not kept', () => {
+    // Two bad cells a row.
+    const rows = Array.from({ length: MAX_ERRORS_KEPT / 2 + 3 }, (_, i) => `urn:x|F${i},2020-05-29,lots,lots`).join('\n');
+    const out = convert(`subject,period,numTotBeds,numbeds\n${rows}\n`, { measure: CDC });
+    assert.equal(out.errors.length, MAX_ERRORS_KEPT);
+    assert.equal(out.errorsNotKept, 6);
+  });
+
+  test('a file converting to more than MAX_REPORTS reports is refused whole, naming the row that went over', () => {
+    const rows = Array.from({ length: MAX_REPORTS + 1 }, (_, i) => `urn:x|F${i},2020-05-29,1`).join('\n');
+    const reading = readReportCsv(`subject,period,numTotBeds\n${rows}\n`, { measure: CDC });
+    assert.equal(reading.reports.length, 0);
+    assert.deepEqual(reading.errors.map((e) => [e.line, e.issue.code]), [[MAX_REPORTS + 2, 'too-costly']]);
   });
 });

@@ -65,6 +65,8 @@ export interface CsvRowError {
 export interface ReportCsvResult {
   reports: { report: MeasureReport; lines: number[] }[];
   errors: CsvRowError[];
+  /** Errors found beyond the first MAX_ERRORS_KEPT, counted only. */
+  errorsNotKept: number;
 }
 
 /** A report the file converts to, not built yet (see readReportCsv). */
@@ -78,7 +80,16 @@ export interface PendingReport {
 export interface ReportCsvReading {
   reports: PendingReport[];
   errors: CsvRowError[];
+  errorsNotKept: number;
 }
+
+/**
+ * Bounds for a hostile file (the body limit alone lets 4 MiB become millions of errors, or a
+ * quarter of a million reports). Errors beyond the first MAX_ERRORS_KEPT are counted, not kept.
+ */
+export const MAX_ERRORS_KEPT = 50_000;
+export const MAX_COLUMNS = 1000;
+export const MAX_REPORTS = 50_000;
 
 /**
  * System of identifiers sent without one, e.g. the NHSN `orgid` of the CDC templates. A system of
@@ -127,8 +138,8 @@ const CAUSES_NAMED = 10;
 const withhold = (g: Group, line: number) => (g.causes ??= new Set()).add(line);
 
 export function convertReportCsv(csv: string | Buffer, params: ReportCsvParams): ReportCsvResult {
-  const { reports, errors } = readReportCsv(csv, params);
-  return { reports: reports.map((p) => ({ report: p.build(), lines: p.lines })), errors };
+  const { reports, errors, errorsNotKept } = readReportCsv(csv, params);
+  return { reports: reports.map((p) => ({ report: p.build(), lines: p.lines })), errors, errorsNotKept };
 }
 
 /**
@@ -139,7 +150,12 @@ export function convertReportCsv(csv: string | Buffer, params: ReportCsvParams):
  */
 export function readReportCsv(csv: string | Buffer, params: ReportCsvParams): ReportCsvReading {
   const errors: CsvRowError[] = [];
+  let errorsNotKept = 0;
   const fail = (line: number, column: string | undefined, code: Issue['code'], message: string) => {
+    if (errors.length >= MAX_ERRORS_KEPT) {
+      errorsNotKept++;
+      return;
+    }
     const where = line === 0 ? `parameter ${column}` : column === undefined ? `line ${line}` : `line ${line}, column ${column}`;
     errors.push(column === undefined ? { line, issue: issue(code, message, where) } : { line, column, issue: issue(code, message, where) });
   };
@@ -184,11 +200,18 @@ export function readReportCsv(csv: string | Buffer, params: ReportCsvParams): Re
   let plan: ColumnPlan | undefined;
   let headerLine = 1;
   const rows: Row[] = [];
+  let tooWide = false;
   const syntax = readRecords(typeof csv === 'string' ? Buffer.from(csv, 'utf8') : csv, (rec) => {
+    if (tooWide) return;
     // Spreadsheets export blank rows as `,,,`: no data, no error.
     if (rec.fields.every((f) => f.trim() === '')) return;
     if (!plan) {
       headerLine = rec.line;
+      if (rec.fields.length > MAX_COLUMNS) {
+        fail(rec.line, undefined, 'too-costly', `the header has ${rec.fields.length} columns, more than the ${MAX_COLUMNS} a file may have; nothing was read`);
+        tooWide = true;
+        return;
+      }
       const planned = planColumns(rec.fields, index, map);
       plan = planned.plan;
       for (const p of planned.problems) fail(rec.line, p.column, p.code, p.message);
@@ -207,8 +230,8 @@ export function readReportCsv(csv: string | Buffer, params: ReportCsvParams): Re
     fatal = true;
   }
   if (!plan) {
-    if (!syntax) fail(1, undefined, 'required', 'the CSV is empty: expected a header line');
-    return { reports: [], errors: sortByLine(errors) };
+    if (!syntax && !tooWide) fail(1, undefined, 'required', 'the CSV is empty: expected a header line');
+    return { reports: [], errors: sortByLine(errors), errorsNotKept };
   }
   if (!rows.length && !syntax) {
     fail(headerLine, undefined, 'required', 'the CSV has a header but no data rows');
@@ -231,7 +254,14 @@ export function readReportCsv(csv: string | Buffer, params: ReportCsvParams): Re
     }
     const k = row.key.join('\u001f');
     let g = groups.get(k);
-    if (!g) groups.set(k, (g = { key: row.key, rows: [] }));
+    if (!g) {
+      if (groups.size === MAX_REPORTS) {
+        fail(row.line, undefined, 'too-costly', `this row starts report ${MAX_REPORTS + 1}, more than one file may convert to: split the file; nothing was stored`);
+        fatal = true;
+        break;
+      }
+      groups.set(k, (g = { key: row.key, rows: [] }));
+    }
     g.rows.push(row);
     if (row.bad) withhold(g, row.line);
     if (row.ragged) continue; // its cells are not aligned, so it is no evidence of a duplicate either
@@ -270,7 +300,7 @@ export function readReportCsv(csv: string | Buffer, params: ReportCsvParams): Re
       reports.push({ lines: g.rows.map((r) => r.line), build: () => buildReport(g, columns, index, measureUrl, date) });
     }
   }
-  return { reports: fatal ? [] : reports, errors: sortByLine(errors) };
+  return { reports: fatal ? [] : reports, errors: sortByLine(errors), errorsNotKept };
 
   // Parses one data row; records its errors. Closes over the parameters and `fail`.
   function readRow(rec: CsvRecord, plan: ColumnPlan): Row {

@@ -117,12 +117,13 @@ export function reportCsvRoutes(d: ReportCsvRouteDeps): Router {
     const converted = readReportCsv(inputs.csv, params);
     const reports = subjectReference ? converted.reports.map((p) => linkSubject(p, params.subject!, subjectReference)) : converted.reports;
     const rowErrors = converted.errors;
+    const notKept = converted.errorsNotKept;
     if (reports.length === 0) {
       // Nothing to store. 400 when the request as a whole is unusable, 422 when its rows are.
       const status = unusable(inputs.csv, rowErrors) ? 400 : 422;
-      d.log.info({ requestId: ctx.requestId, measure: measureId, status, errors: rowErrors.length, ms: Math.round(performance.now() - started) }, 'report_csv');
-      const summary = status === 422 ? [summaryIssue(0, [], rowErrors)] : [];
-      throw new OperationOutcomeError(status, outcome([...summary, ...listed(rowErrors)]));
+      d.log.info({ requestId: ctx.requestId, measure: measureId, status, errors: rowErrors.length + notKept, ms: Math.round(performance.now() - started) }, 'report_csv');
+      const summary = status === 422 ? [summaryIssue(0, [], rowErrors, notKept)] : [];
+      throw new OperationOutcomeError(status, outcome([...summary, ...listed(rowErrors, notKept)]));
     }
 
     const base = baseUrl(req, d.publicBaseUrl);
@@ -142,7 +143,7 @@ export function reportCsvRoutes(d: ReportCsvRouteDeps): Router {
     const ms = Math.round(performance.now() - started);
     const created = stored.filter((r) => r.accepted.created).length;
     d.log.info(
-      { requestId: ctx.requestId, measure: measureId, reports: results.length, created, updated: stored.length - created, rejected: results.length - stored.length, errors: rowErrors.length, kafkaDown: unavailable, ms },
+      { requestId: ctx.requestId, measure: measureId, reports: results.length, created, updated: stored.length - created, rejected: results.length - stored.length, errors: rowErrors.length + notKept, kafkaDown: unavailable, ms },
       'report_csv',
     );
 
@@ -150,11 +151,12 @@ export function reportCsvRoutes(d: ReportCsvRouteDeps): Router {
       if (unavailable) throw new DependencyUnavailableError('kafka', 'Kafka unavailable: no report of the CSV was stored');
       const bug = results.find((r) => r.kind === 'failed' && r.status === 500);
       if (bug) throw new Error(`every report of the CSV failed; the first with an internal error (request id ${ctx.requestId})`);
-      const rejected = results.flatMap((r, i) => (r.kind === 'failed' ? rejectionIssues(reports[i]!, r.status, r.outcome) : []));
-      throw OperationOutcomeError.of(422, [summaryIssue(results.length, results, rowErrors), ...listed(rowErrors), ...rejected]);
+      // The issues of the first refused reports: every report of a large file can be refused.
+      const rejected = results.flatMap((r, i) => (r.kind === 'failed' ? rejectionIssues(reports[i]!, r.status, r.outcome) : [])).slice(0, MAX_LISTED_ERRORS);
+      throw OperationOutcomeError.of(422, [summaryIssue(results.length, results, rowErrors, notKept), ...listed(rowErrors, notKept), ...rejected]);
     }
 
-    const final = outcome([summaryIssue(results.length, results, rowErrors), ...listed(rowErrors)]);
+    const final = outcome([summaryIssue(results.length, results, rowErrors, notKept), ...listed(rowErrors, notKept)]);
     if (unavailable) {
       res.setHeader('Retry-After', retryAfter);
       final.issue.push(
@@ -429,10 +431,12 @@ function unusable(csv: Buffer, errors: CsvRowError[]): boolean {
 }
 
 /** The converter's issues, each marked with its line, at most MAX_LISTED_ERRORS of them. */
-function listed(errors: CsvRowError[]): Issue[] {
+/** The first MAX_LISTED_ERRORS row errors; `notKept`: errors the conversion counted without keeping them. */
+function listed(errors: CsvRowError[], notKept: number): Issue[] {
   const out = errors.slice(0, MAX_LISTED_ERRORS).map((e) => (e.line > 0 ? withLine(e.issue, e.line) : e.issue));
-  if (errors.length > MAX_LISTED_ERRORS) {
-    out.push(issue('too-costly', `${errors.length - MAX_LISTED_ERRORS} further errors are counted but not listed (only the first ${MAX_LISTED_ERRORS} are)`, undefined, 'warning'));
+  const further = errors.length + notKept - MAX_LISTED_ERRORS;
+  if (further > 0) {
+    out.push(issue('too-costly', `${further} further errors are counted but not listed (only the first ${MAX_LISTED_ERRORS} are)`, undefined, 'warning'));
   }
   return out;
 }
@@ -445,13 +449,16 @@ function linesText(lines: number[]): string {
   return `line${lines.length > 1 ? 's' : ''} ${lines.join(', ')}`;
 }
 
-function summaryIssue(reports: number, results: Outcome[], errors: CsvRowError[]): Issue {
+function summaryIssue(reports: number, results: Outcome[], errors: CsvRowError[], notKept: number): Issue {
   const created = results.filter((r) => r.kind === 'ok' && r.accepted.created).length;
   const stored = results.filter((r) => r.kind === 'ok').length;
   const badLines = new Set(errors.filter((e) => e.line > 0).map((e) => e.line)).size;
+  const count = errors.length + notKept;
+  // Lines are known only for the errors kept.
+  const lines = `${notKept > 0 ? 'at least ' : ''}${badLines} line${badLines === 1 ? '' : 's'}`;
   return issue(
     'informational',
-    `${reports} report${reports === 1 ? '' : 's'} converted: ${stored} stored (${created} created, ${stored - created} updated), ${reports - stored} not stored; ${errors.length} error${errors.length === 1 ? '' : 's'} on ${badLines} line${badLines === 1 ? '' : 's'} of the CSV`,
+    `${reports} report${reports === 1 ? '' : 's'} converted: ${stored} stored (${created} created, ${stored - created} updated), ${reports - stored} not stored; ${count} error${count === 1 ? '' : 's'} on ${lines} of the CSV`,
     undefined,
     'information',
   );
