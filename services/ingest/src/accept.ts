@@ -41,6 +41,12 @@ export interface Accepted {
 }
 
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+/**
+ * Largest Measure, Location or Organization, as JSON. Every service keeps the latest of each in
+ * memory for good (ingest's catalog, replayed from the compacted topics at every start), so a few
+ * hundred multi-MB resources would exhaust it; the SANER examples are 18-64 kB.
+ */
+export const MAX_REFERENCE_BYTES = 1024 * 1024;
 const VALIDATORS = {
   Measure: validateMeasure,
   Location: validateLocation,
@@ -64,6 +70,10 @@ export class Acceptor {
     const deadline = ctx.deadline ?? this.deadline();
     const body = checkShape(kind, input, ctx.urlId);
     if (kind === 'MeasureReport') return this.acceptReport(body, ctx, deadline, json);
+    const bytes = json?.length ?? Buffer.byteLength(JSON.stringify(body));
+    if (bytes > MAX_REFERENCE_BYTES) {
+      throw OperationOutcomeError.single(413, 'too-costly', `a ${kind} is ${bytes} bytes; at most ${MAX_REFERENCE_BYTES} are kept`, kind);
+    }
     const issues = VALIDATORS[kind](body, { lenient: ctx.lenient });
     if (hasErrors(issues)) throw OperationOutcomeError.of(422, issues);
     const id = ctx.urlId!;

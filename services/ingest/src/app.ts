@@ -7,6 +7,7 @@ import { issue, outcome } from '@sitrep/shared/fhir/outcome';
 import type { Logger } from '@sitrep/shared/log';
 import type { Acceptor } from './accept.js';
 import type { Catalog } from './catalog.js';
+import { IMPORT_PATH } from './http.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { resourceRoutes } from './routes/resources.js';
 import { bulkRoutes } from './routes/bulk.js';
@@ -25,7 +26,10 @@ export interface AppDeps {
   publicBaseUrl?: string;
   retryAfterSeconds?: number;
   version?: string;
+  /** Bound on receiving a body that is read whole (every route but the NDJSON import); default 60 s. */
+  bodyTimeoutMs?: number;
 }
+
 
 /** Resource types this server knows, and the methods each accepts (for 404 versus 405). */
 const KNOWN: Record<string, string[]> = {
@@ -38,6 +42,7 @@ const KNOWN: Record<string, string[]> = {
 };
 
 export function createApp(d: AppDeps): express.Express {
+  const bodyTimeoutMs = d.bodyTimeoutMs ?? 60_000;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -48,6 +53,18 @@ export function createApp(d: AppDeps): express.Express {
     res.locals.requestId = requestId;
     res.setHeader('X-Request-Id', requestId);
     const started = performance.now();
+    // A body read whole must arrive within bodyTimeoutMs: a client trickling a byte now and then
+    // holds its connection and its buffer (up to MAX_BODY_BYTES) for as long as it likes, since the
+    // socket's idle timeout never fires. The NDJSON import streams (its lines are answered as they come).
+    // Cleared when the body has all come (read, or discarded after an early answer such as a 405).
+    if (!req.complete && !IMPORT_PATH.test(req.path)) {
+      const timer = setTimeout(() => {
+        if (!req.complete) req.socket.destroy();
+      }, bodyTimeoutMs);
+      const done = () => clearTimeout(timer);
+      req.once('end', done);
+      req.once('close', done);
+    }
     res.on('finish', () => {
       if (req.path === '/healthz' || req.path === '/readyz') return;
       d.log.info({ requestId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'request');

@@ -105,3 +105,6 @@ export function acceptContext(req: Request, res: Response, urlId?: string): Acce
     ...(urlId !== undefined ? { urlId } : {}),
   };
 }
+
+/** The NDJSON import's path as Express matches it: case-insensitive, with or without a trailing slash. */
+export const IMPORT_PATH = /^\/measurereport\/(?:\$|%24)import\/?$/i;

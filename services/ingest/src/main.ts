@@ -22,6 +22,7 @@ const config = parseConfig(
     PUBLISH_TIMEOUT_MS: envInt(8000, 100, 9_000),
     NDJSON_MAX_LINE_BYTES: envInt(1024 * 1024, 256),
     NDJSON_MAX_BODY_BYTES: envInt(4 * 1024 ** 3, 1024),
+    BODY_TIMEOUT_MS: envInt(60_000, 100),
   }),
 );
 const log = createLogger('ingest', config.LOG_LEVEL);
@@ -44,6 +45,7 @@ const app = createApp({
   catalog,
   log,
   maxBodyBytes: config.MAX_BODY_BYTES,
+  bodyTimeoutMs: config.BODY_TIMEOUT_MS,
   ndjson: { maxLineBytes: config.NDJSON_MAX_LINE_BYTES, maxBodyBytes: config.NDJSON_MAX_BODY_BYTES },
   ...(config.PUBLIC_BASE_URL ? { publicBaseUrl: config.PUBLIC_BASE_URL.replace(/\/$/, '') } : {}),
   isReady: () => {

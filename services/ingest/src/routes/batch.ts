@@ -243,8 +243,16 @@ function statusLine(status: number): string {
   return `${status} ${STATUS_CODES[status] ?? ''}`.trim();
 }
 
+/** Issues listed per entry, as per NDJSON line: a Bundle of 1000 entries of 100 issues each would be a huge answer. */
+const MAX_ISSUES_PER_ENTRY = 20;
+
+function clipped(oo: OperationOutcome): OperationOutcome {
+  if (oo.issue.length <= MAX_ISSUES_PER_ENTRY) return oo;
+  return outcome([...oo.issue.slice(0, MAX_ISSUES_PER_ENTRY), issue('too-costly', `${oo.issue.length - MAX_ISSUES_PER_ENTRY} more issues of this entry are not listed`, undefined, 'warning')]);
+}
+
 function responseEntry(r: EntryResult, p: Prefer, base: string): BundleEntry {
-  if (r.kind === 'failed') return { response: { status: statusLine(r.status), outcome: r.outcome } };
+  if (r.kind === 'failed') return { response: { status: statusLine(r.status), outcome: clipped(r.outcome) } };
   if (r.kind === 'unavailable') return { response: { status: statusLine(503), outcome: r.outcome } };
   const a = r.accepted;
   const entry: BundleEntry = {

@@ -6,7 +6,7 @@ import { OperationOutcomeError } from '@sitrep/shared/errors';
 import type { ResourceKind } from '@sitrep/shared/contracts/records';
 import type { Acceptor } from '../accept.js';
 import type { Catalog } from '../catalog.js';
-import { acceptContext, baseUrl, parseJsonBody, requireJsonBody, requireJsonResponse, sendAccepted } from '../http.js';
+import { acceptContext, baseUrl, IMPORT_PATH, parseJsonBody, requireJsonBody, requireJsonResponse, sendAccepted } from '../http.js';
 
 export interface ResourceRouteDeps {
   acceptor: Acceptor;
@@ -16,8 +16,6 @@ export interface ResourceRouteDeps {
 }
 
 const REFERENCE_KINDS = ['Measure', 'Location', 'Organization'] as const;
-/** As Express matches it: case-insensitive, with or without a trailing slash. */
-const IMPORT_PATH = /^\/measurereport\/\$import\/?$/i;
 
 export function resourceRoutes(d: ResourceRouteDeps): Router {
   const router = Router();
