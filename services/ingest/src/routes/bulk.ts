@@ -33,7 +33,7 @@
 // at all. LineSplitter below works on bytes with Buffer.indexOf and never holds more than the limit.
 import { Router, type Request, type Response } from 'express';
 import { isUtf8 } from 'node:buffer';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, Gunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { OperationOutcome, OperationOutcomeIssue, Parameters, ParametersParameter } from 'fhir/r4.js';
 import { DependencyUnavailableError, OperationOutcomeError } from '@sitrep/shared/errors';
@@ -76,7 +76,15 @@ const LINGER_MS = 10_000;
 /** Standard extension (FHIR extensions pack) for the source line of an issue. */
 export const ISSUE_LINE_URL = 'http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line';
 
-type Stop = 'kafka' | 'too-large' | 'gzip' | 'aborted';
+/**
+ * A gzip body may expand at most this many times (once past GZIP_RATIO_FROM decoded bytes). FHIR
+ * NDJSON compresses ~10x; a bomb of blank lines ~1000x, and 4 GiB of them (the default limit)
+ * from a 4 MB upload cost ~30 min of the event loop in the line splitter alone.
+ */
+export const MAX_GZIP_RATIO = 200;
+const GZIP_RATIO_FROM = 1024 * 1024;
+
+type Stop = 'kafka' | 'too-large' | 'bomb' | 'gzip' | 'aborted';
 
 interface Rejection {
   line: number;
@@ -216,6 +224,7 @@ export function bulkRoutes(d: BulkRouteDeps): Router {
           stop = 'too-large';
         }
         bodyBytes += data.length;
+        if (source instanceof Gunzip && bodyBytes > GZIP_RATIO_FROM && bodyBytes > MAX_GZIP_RATIO * source.bytesWritten) stop = 'bomb';
         for (const { line, bytes } of splitter.push(data)) {
           if (kafkaDown()) break;
           if (inFlight >= maxInFlight || inFlightBytes >= MAX_IN_FLIGHT_BYTES) {
@@ -258,6 +267,10 @@ export function bulkRoutes(d: BulkRouteDeps): Router {
     } else if (stop === 'too-large') {
       status = 413;
       summary.push(issue('too-costly', `the body is larger than the limit of ${limits.maxBodyBytes} bytes: lines up to ${tally.lines} were processed, the rest was not read`));
+    } else if (stop === 'bomb') {
+      status = 413;
+      const gunzip = source as Gunzip;
+      summary.push(issue('too-costly', `the gzip body expands more than ${MAX_GZIP_RATIO} times (${bodyBytes} bytes from ${gunzip.bytesWritten}): lines up to ${tally.lines} were processed, the rest was not read`));
     } else if (stop === 'gzip') {
       status = 400;
       summary.push(issue('structure', `the gzip stream is corrupt (${failure?.message ?? 'unknown error'}): lines up to ${tally.lines} were processed, the rest was not read`));
