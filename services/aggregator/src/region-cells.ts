@@ -6,7 +6,7 @@
 // only writer of its subject cells and can keep them (rollups.ts, owned-maps.ts).
 // Only the populations the Measure defines now are summed; scores never are: each region's are
 // computed from its own sums (scores.ts).
-import { SCORE_CODE, scoreOf, type ScoreRule } from './scores.js';
+import { SCORE_CODE, scoreOf, type ScoreRule, type Totals } from './scores.js';
 import { populationKey, sameStrings, type SubjectCell } from './subject-cells.js';
 
 /** The subject-cell columns the region step needs (a cached cell keeps only these). */
@@ -136,48 +136,36 @@ export function regionCells(
   }
 
   const out: RegionCell[] = [];
+  const push = (r: RegionSums, groupCode: string, populationCode: string, periodEnd: string, t: Totals, updatedAt: string) =>
+    out.push({
+      measure,
+      grain: r.grain,
+      period_start: r.period_start,
+      region_type: r.type,
+      region: r.region,
+      group_code: groupCode,
+      population_code: populationCode,
+      period_end: periodEnd,
+      value: t.value,
+      subjects_reporting: t.reporting,
+      subjects_missing: t.missing,
+      updated_at: updatedAt,
+      version,
+    });
   for (const r of regions.values()) {
+    const totals = (id: number): Totals => ({ value: r.value[id]!, reporting: r.reporting[id]!, missing: r.missing[id]! });
     for (let id = 0; id < populations.length; id++) {
-      if (!r.counted[id]) continue;
-      out.push({
-        measure,
-        grain: r.grain,
-        period_start: r.period_start,
-        region_type: r.type,
-        region: r.region,
-        group_code: populations[id]!.groupCode,
-        population_code: populations[id]!.populationCode,
-        period_end: r.periodEnd[id]!,
-        value: r.value[id]!,
-        subjects_reporting: r.reporting[id]!,
-        subjects_missing: r.missing[id]!,
-        updated_at: r.updatedAt[id]!,
-        version,
-      });
+      if (r.counted[id]) push(r, populations[id]!.groupCode, populations[id]!.populationCode, r.periodEnd[id]!, totals(id), r.updatedAt[id]!);
     }
     for (const rule of rules.scores) {
+      const idOf = (populationCode: string) => ids.get(populationKey(rule.groupCode, populationCode));
       const score = scoreOf(rule, (populationCode) => {
-        const id = ids.get(populationKey(rule.groupCode, populationCode));
-        return id === undefined || !r.counted[id] ? undefined : { value: r.value[id]!, reporting: r.reporting[id]!, missing: r.missing[id]! };
+        const id = idOf(populationCode);
+        return id === undefined || !r.counted[id] ? undefined : totals(id);
       });
       if (!score) continue;
-      const denominator = ids.get(populationKey(rule.groupCode, rule.denominator))!;
-      const numerator = ids.get(populationKey(rule.groupCode, rule.numerator))!;
-      out.push({
-        measure,
-        grain: r.grain,
-        period_start: r.period_start,
-        region_type: r.type,
-        region: r.region,
-        group_code: rule.groupCode,
-        population_code: SCORE_CODE,
-        period_end: r.periodEnd[denominator]!,
-        value: score.value,
-        subjects_reporting: score.reporting,
-        subjects_missing: score.missing,
-        updated_at: r.updatedAt[numerator]! > r.updatedAt[denominator]! ? r.updatedAt[numerator]! : r.updatedAt[denominator]!,
-        version,
-      });
+      const [n, d] = [idOf(rule.numerator)!, idOf(rule.denominator)!];
+      push(r, rule.groupCode, SCORE_CODE, r.periodEnd[d]!, score, r.updatedAt[n]! > r.updatedAt[d]! ? r.updatedAt[n]! : r.updatedAt[d]!);
     }
   }
   return out;
