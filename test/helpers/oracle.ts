@@ -93,7 +93,7 @@ export function expectedRollups(latest: MeasureReport[], measures: OracleMeasure
  * Scores from the population rows at each (region, grain, period), never averaged (SANER): for a
  * group with a numerator and a denominator, (N - numerator-exclusion) / (D - denominator-exclusion
  * - denominator-exception), exclusions counted where reported; none where N or D has no value or
- * the divisor is 0. Reporting is the fewer of N's and D's, missing the more. None for a group with
+ * the divisor is 0 or less. Reporting is the fewer of N's and D's, missing the more. None for a group with
  * a role given twice or a population coded measureScore.
  */
 const SCORE_ROLES = ['numerator', 'denominator', 'numerator-exclusion', 'denominator-exclusion', 'denominator-exception'];
@@ -116,7 +116,7 @@ function expectedScores(rows: Map<string, RollupRow>, measures: OracleMeasure[])
     const d = row;
     if (!n || !n.subjects_reporting || !d.subjects_reporting) continue;
     const divisor = d.value - reported('denominator-exclusion') - reported('denominator-exception');
-    if (divisor === 0) continue;
+    if (divisor <= 0) continue;
     out.push({
       ...row,
       population_code: 'measureScore',

@@ -341,7 +341,7 @@ describe('broken files: every error with its line and column', () => {
     assert.deepEqual(out.reports.map((x) => x.report.subject?.identifier?.value), ['A', 'D']);
   });
 
-  test('bad numbers: non-integer, negative, not a number, too large, bad score', () => {
+  test('bad numbers: non-integer, negative, not a number, too large, bad score', { timeout: 20_000 }, () => {
     const out = convert(csvFixture('invalid/bad-numbers.csv'), { measure: CDC });
     assert.deepEqual(errorsOf(out), [
       [3, 'numTotBeds', 'value'],
@@ -563,5 +563,12 @@ describe('bounds of a hostile file', () => {
     const reading = readReportCsv(`subject,period,numTotBeds\n${rows}\n`, { measure: CDC });
     assert.equal(reading.reports.length, 0);
     assert.deepEqual(reading.errors.map((e) => [e.line, e.issue.code]), [[MAX_REPORTS + 2, 'too-costly']]);
+  });
+
+  test('errors about the file as a whole are kept past the cap: the report limit after MAX_ERRORS_KEPT row errors', () => {
+    // A bad cell on every row, and one report too many.
+    const rows = Array.from({ length: MAX_REPORTS + 1 }, (_, i) => `urn:x|F${i},2020-05-29,lots`).join('\n');
+    const reading = readReportCsv(`subject,period,numTotBeds\n${rows}\n`, { measure: CDC });
+    assert.equal(reading.errors.filter((e) => e.issue.code === 'too-costly').length, 1);
   });
 });

@@ -76,7 +76,9 @@ describe('score of one level', () => {
     assert.deepEqual(score, { value: 40 / 105, reporting: 3, missing: 1 });
   });
 
-  test('no score without a reported numerator and denominator, or when the divisor is 0', () => {
+  test('no score without a reported numerator and denominator, or when the divisor is 0 or less', () => {
+    // Exclusions summed from subjects that gave no denominator outweigh it.
+    assert.equal(scoreOf(rule, at({ n: { value: 3, reporting: 1, missing: 0 }, d: { value: 5, reporting: 1, missing: 0 }, dx: { value: 9, reporting: 2, missing: 0 } })), undefined);
     assert.equal(scoreOf(rule, at({ d: { value: 5, reporting: 1, missing: 0 } })), undefined);
     assert.equal(scoreOf(rule, at({ n: { value: 0, reporting: 0, missing: 2 }, d: { value: 5, reporting: 1, missing: 0 } })), undefined);
     assert.equal(scoreOf(rule, at({ n: { value: 3, reporting: 1, missing: 0 }, d: { value: 5, reporting: 1, missing: 0 }, dx: { value: 5, reporting: 1, missing: 0 } })), undefined);

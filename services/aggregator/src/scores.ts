@@ -6,7 +6,8 @@
 // rows, the ones `rollups` shows beside it:
 //   (numerator - numerator-exclusion) / (denominator - denominator-exclusion - denominator-exception)
 // as a fraction (0.5385, where a report would say 53.85 %); exclusions and exceptions subtract where
-// reported. No score row where the numerator or the denominator has no value, or the divisor is 0.
+// reported. No score row where the numerator or the denominator has no value, or the divisor is 0
+// or less (exclusions summed from subjects that gave no denominator can outweigh it).
 
 /** The population code of score rows: FHIR's element name, which no SANER population code uses. */
 export const SCORE_CODE = 'measureScore';
@@ -28,13 +29,13 @@ export interface Totals {
   missing: number;
 }
 
-const ROLE_FIELDS: Record<string, keyof Omit<ScoreRule, 'groupCode'>> = {
-  numerator: 'numerator',
-  denominator: 'denominator',
-  'numerator-exclusion': 'numeratorExclusion',
-  'denominator-exclusion': 'denominatorExclusion',
-  'denominator-exception': 'denominatorException',
-};
+const ROLE_FIELDS = new Map<string, keyof Omit<ScoreRule, 'groupCode'>>([
+  ['numerator', 'numerator'],
+  ['denominator', 'denominator'],
+  ['numerator-exclusion', 'numeratorExclusion'],
+  ['denominator-exclusion', 'denominatorExclusion'],
+  ['denominator-exception', 'denominatorException'],
+]);
 
 /**
  * The score rules of a Measure's populations. A group gets none when a role that makes the score is
@@ -47,7 +48,7 @@ export function scoreRules(populations: Iterable<{ groupCode: string; population
     let g = groups.get(p.groupCode);
     if (!g) groups.set(p.groupCode, (g = { rule: { groupCode: p.groupCode }, broken: false }));
     if (p.populationCode.toLowerCase() === SCORE_CODE.toLowerCase()) g.broken = true;
-    const field = p.role ? ROLE_FIELDS[p.role] : undefined;
+    const field = p.role ? ROLE_FIELDS.get(p.role) : undefined;
     if (!field) continue;
     if (g.rule[field] !== undefined) g.broken = true;
     g.rule[field] = p.populationCode;
@@ -72,6 +73,6 @@ export function scoreOf(rule: ScoreRule, totals: (populationCode: string) => Tot
   };
   const divisor = den.value - reported(rule.denominatorExclusion) - reported(rule.denominatorException);
   const value = (num.value - reported(rule.numeratorExclusion)) / divisor;
-  if (divisor === 0 || !Number.isFinite(value)) return undefined;
+  if (divisor <= 0 || !Number.isFinite(value)) return undefined;
   return { value, reporting: Math.min(num.reporting, den.reporting), missing: Math.max(num.missing, den.missing) };
 }

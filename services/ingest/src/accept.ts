@@ -70,7 +70,8 @@ export class Acceptor {
     const deadline = ctx.deadline ?? this.deadline();
     const body = checkShape(kind, input, ctx.urlId);
     if (kind === 'MeasureReport') return this.acceptReport(body, ctx, deadline, json);
-    const bytes = json?.length ?? Buffer.byteLength(JSON.stringify(body));
+    // Measured the same way on every path (a batch entry has no bytes of its own): as compact JSON.
+    const bytes = Buffer.byteLength(JSON.stringify(body));
     if (bytes > MAX_REFERENCE_BYTES) {
       throw OperationOutcomeError.single(413, 'too-costly', `a ${kind} is ${bytes} bytes; at most ${MAX_REFERENCE_BYTES} are kept`, kind);
     }

@@ -30,7 +30,6 @@ export interface AppDeps {
   bodyTimeoutMs?: number;
 }
 
-
 /** Resource types this server knows, and the methods each accepts (for 404 versus 405). */
 const KNOWN: Record<string, string[]> = {
   MeasureReport: ['POST', 'PUT'],

@@ -107,4 +107,4 @@ export function acceptContext(req: Request, res: Response, urlId?: string): Acce
 }
 
 /** The NDJSON import's path as Express matches it: case-insensitive, with or without a trailing slash. */
-export const IMPORT_PATH = /^\/measurereport\/(?:\$|%24)import\/?$/i;
+export const IMPORT_PATH = /^\/measurereport\/\$import\/?$/i;

@@ -65,7 +65,8 @@ const server = app.listen(config.PORT, config.HOST, () => log.info({ port: confi
 server.keepAliveTimeout = 65_000;
 server.headersTimeout = 66_000;
 // NOTE: requestTimeout bounds the whole body, which would cut off a long NDJSON import; an idle
-// socket (no bytes for 60 s) is closed instead, which still stops a client that stalls.
+// socket (no bytes for 60 s) is closed instead, which stops a client that stalls, and a body read
+// whole must arrive within BODY_TIMEOUT_MS (app.ts), which stops one that trickles.
 server.requestTimeout = 0;
 server.timeout = 60_000;
 

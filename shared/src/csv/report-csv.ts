@@ -151,8 +151,9 @@ export function convertReportCsv(csv: string | Buffer, params: ReportCsvParams):
 export function readReportCsv(csv: string | Buffer, params: ReportCsvParams): ReportCsvReading {
   const errors: CsvRowError[] = [];
   let errorsNotKept = 0;
-  const fail = (line: number, column: string | undefined, code: Issue['code'], message: string) => {
-    if (errors.length >= MAX_ERRORS_KEPT) {
+  // `always`: an error about the file as a whole (why nothing was stored), kept past the cap.
+  const fail = (line: number, column: string | undefined, code: Issue['code'], message: string, always = false) => {
+    if (errors.length >= MAX_ERRORS_KEPT && !always) {
       errorsNotKept++;
       return;
     }
@@ -208,7 +209,7 @@ export function readReportCsv(csv: string | Buffer, params: ReportCsvParams): Re
     if (!plan) {
       headerLine = rec.line;
       if (rec.fields.length > MAX_COLUMNS) {
-        fail(rec.line, undefined, 'too-costly', `the header has ${rec.fields.length} columns, more than the ${MAX_COLUMNS} a file may have; nothing was read`);
+        fail(rec.line, undefined, 'too-costly', `the header has ${rec.fields.length} columns, more than the ${MAX_COLUMNS} a file may have; nothing was read`, true);
         tooWide = true;
         return;
       }
@@ -226,15 +227,15 @@ export function readReportCsv(csv: string | Buffer, params: ReportCsvParams): Re
     rows.push(readRow(rec, plan));
   });
   if (syntax) {
-    fail(syntax.line, undefined, 'structure', `CSV syntax error (${syntax.code}): ${syntax.message}; the rest of the file was not read`);
+    fail(syntax.line, undefined, 'structure', `CSV syntax error (${syntax.code}): ${syntax.message}; the rest of the file was not read`, true);
     fatal = true;
   }
   if (!plan) {
-    if (!syntax && !tooWide) fail(1, undefined, 'required', 'the CSV is empty: expected a header line');
+    if (!syntax && !tooWide) fail(1, undefined, 'required', 'the CSV is empty: expected a header line', true);
     return { reports: [], errors: sortByLine(errors), errorsNotKept };
   }
   if (!rows.length && !syntax) {
-    fail(headerLine, undefined, 'required', 'the CSV has a header but no data rows');
+    fail(headerLine, undefined, 'required', 'the CSV has a header but no data rows', true);
     fatal = true;
   }
 
@@ -256,7 +257,7 @@ export function readReportCsv(csv: string | Buffer, params: ReportCsvParams): Re
     let g = groups.get(k);
     if (!g) {
       if (groups.size === MAX_REPORTS) {
-        fail(row.line, undefined, 'too-costly', `this row starts report ${MAX_REPORTS + 1}, more than one file may convert to: split the file; nothing was stored`);
+        fail(row.line, undefined, 'too-costly', `this row starts report ${MAX_REPORTS + 1}, more than one file may convert to: split the file; nothing was stored`, true);
         fatal = true;
         break;
       }

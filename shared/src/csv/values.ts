@@ -9,14 +9,14 @@ const bad = (reason: string): Parsed<never> => ({ ok: false, reason });
 /** FHIR `integer` is a signed 32-bit value. */
 const MAX_INTEGER = 2_147_483_647;
 
+/** A cell as an error message quotes it: a hostile cell can be megabytes. */
+const clip = (cell: string) => (cell.length > 40 ? `${cell.slice(0, 37)}...` : cell);
+
 /**
  * A population count: a non-negative integer written as plain digits. `1.0`, `1e3`, `1,000` and
  * `+1` are refused rather than guessed at: FHIR counts are integers, and a sender whose spreadsheet
  * writes decimals should learn it on the first upload, not from a skewed rollup.
  */
-/** A cell as an error message quotes it: a hostile cell can be megabytes. */
-const clip = (cell: string) => (cell.length > 40 ? `${cell.slice(0, 37)}...` : cell);
-
 export function parseCount(cell: string): Parsed<number> {
   if (/^\d+$/.test(cell)) {
     const n = Number(cell);

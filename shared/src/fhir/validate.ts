@@ -524,6 +524,8 @@ function measure(m: Obj): void {
         break;
       case 'url':
         uri(v, k);
+        // Reports name it in MeasureReport.measure, which is capped so.
+        if (typeof v === 'string' && v.length > MAX_KEY_TEXT) report('value', `is longer than ${MAX_KEY_TEXT} characters: the Measure is a key of every rollup row`, k);
         break;
       case 'status':
         codeIn(v, k, MEASURE_STATUSES);

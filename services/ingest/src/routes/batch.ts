@@ -33,7 +33,8 @@
 //   answer is 503 + Retry-After (the same as a single request; retrying the Bundle is safe because
 //   creates are idempotent by business key). If some entries were stored, the answer is the
 //   batch-response with `503` on the others. Every entry's publish shares one deadline, taken when
-//   the request starts, so the answer comes within one publish timeout whatever the phases; after an
+//   the entries start (the body read and the envelope checked), so the answer comes within one
+//   publish timeout of it whatever the phases; after an
 //   entry fails on Kafka, the later phase is not attempted.
 // - Conditional entries (ifNoneExist, ifMatch, a query in request.url) are not supported
 //   (per-entry 400), like conditional create/update on the REST API.
@@ -265,10 +266,9 @@ function responseEntry(r: EntryResult, p: Prefer, base: string): BundleEntry {
     },
   };
   if (p.return !== 'minimal' || a.warnings.length > 0) {
-    entry.response!.outcome = outcome([
-      issue('informational', `${a.resourceType}/${a.id} ${a.created ? 'created' : 'updated'} as version ${a.versionId}`, undefined, 'information'),
-      ...a.warnings,
-    ]);
+    entry.response!.outcome = clipped(
+      outcome([issue('informational', `${a.resourceType}/${a.id} ${a.created ? 'created' : 'updated'} as version ${a.versionId}`, undefined, 'information'), ...a.warnings]),
+    );
   }
   if (p.return === 'representation') entry.resource = withMeta(storedResource(r.resource, a.id), a) as unknown as BundleEntry['resource'];
   return entry;

@@ -152,7 +152,9 @@ export function reportCsvRoutes(d: ReportCsvRouteDeps): Router {
       const bug = results.find((r) => r.kind === 'failed' && r.status === 500);
       if (bug) throw new Error(`every report of the CSV failed; the first with an internal error (request id ${ctx.requestId})`);
       // The issues of the first refused reports: every report of a large file can be refused.
-      const rejected = results.flatMap((r, i) => (r.kind === 'failed' ? rejectionIssues(reports[i]!, r.status, r.outcome) : [])).slice(0, MAX_LISTED_ERRORS);
+      const all = results.flatMap((r, i) => (r.kind === 'failed' ? rejectionIssues(reports[i]!, r.status, r.outcome) : []));
+      const rejected = all.slice(0, MAX_LISTED_ERRORS);
+      if (all.length > rejected.length) rejected.push(issue('too-costly', `${all.length - rejected.length} further issues of refused reports are not listed`, undefined, 'warning'));
       throw OperationOutcomeError.of(422, [summaryIssue(results.length, results, rowErrors, notKept), ...listed(rowErrors, notKept), ...rejected]);
     }
 
@@ -430,8 +432,7 @@ function unusable(csv: Buffer, errors: CsvRowError[]): boolean {
   return syntax !== undefined || header === undefined || errors.some((e) => e.line === header);
 }
 
-/** The converter's issues, each marked with its line, at most MAX_LISTED_ERRORS of them. */
-/** The first MAX_LISTED_ERRORS row errors; `notKept`: errors the conversion counted without keeping them. */
+/** The converter's first MAX_LISTED_ERRORS issues, each marked with its line; `notKept`: errors it counted without keeping them. */
 function listed(errors: CsvRowError[], notKept: number): Issue[] {
   const out = errors.slice(0, MAX_LISTED_ERRORS).map((e) => (e.line > 0 ? withLine(e.issue, e.line) : e.issue));
   const further = errors.length + notKept - MAX_LISTED_ERRORS;
