@@ -23,7 +23,7 @@ const config = parseConfig(
 );
 const log = createLogger('aggregator', config.LOG_LEVEL);
 const metrics = createMetrics();
-const clickhouse = createClickHouse({ url: config.CLICKHOUSE_URL, username: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD });
+const clickhouse = createClickHouse({ url: config.CLICKHOUSE_URL, username: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD, log });
 const writer = new Writer(clickhouse, config.CLICKHOUSE_DATABASE, log, metrics);
 const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-aggregator`, log });
 const topics = topicNames(config.TOPIC_PREFIX);
@@ -58,7 +58,7 @@ onShutdown(log, [
 
 server.listen(config.HEALTH_PORT, config.HOST, () => log.info({ port: config.HEALTH_PORT }, 'health_listening'));
 
-const migrator = createClickHouse({ url: config.CLICKHOUSE_URL, username: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD, requestTimeoutMs: MIGRATION_TIMEOUT_MS });
+const migrator = createClickHouse({ url: config.CLICKHOUSE_URL, username: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD, requestTimeoutMs: MIGRATION_TIMEOUT_MS, log });
 await retryUntilDone(log, 'migrate', () => migrate(migrator, config.CLICKHOUSE_DATABASE, log));
 await migrator.close();
 await retryUntilDone(log, 'topics', () => ensureTopics(kafka, topics));

@@ -2,7 +2,7 @@
 // ClickHouse is unavailable. Safe to retry and to redo after a crash: every row is versioned by its
 // Kafka offset in a ReplacingMergeTree, so writing it twice changes nothing.
 import { Readable } from 'node:stream';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient, type Logger as ClientLogger } from '@clickhouse/client';
 import type { Logger } from '@sitrep/shared/log';
 import { COLUMNS, type Row, type Table } from './transform.js';
 import type { Metrics } from './metrics.js';
@@ -13,6 +13,27 @@ export interface ClickHouseOptions {
   password: string;
   /** Default 30 s; migrations take longer (MIGRATION_TIMEOUT_MS). */
   requestTimeoutMs?: number;
+  /** The client's own warnings and errors go here, as structured events (its default logger prints to stderr). */
+  log: Logger;
+}
+
+/** What of the client's arguments is logged: not the query, which can be megabytes of subject lists. */
+const ids = (args: Record<string, unknown> | undefined) => ({ operation: args?.operation, query_id: args?.query_id });
+
+/** The client's logger, writing into ours. The client constructs it itself, hence a class per call. */
+function clientLogger(log: Logger): new () => ClientLogger {
+  return class implements ClientLogger {
+    trace() {}
+    debug() {}
+    info() {}
+    warn({ module, message, args, err }: Parameters<ClientLogger['warn']>[0]) {
+      log.warn({ module, ...ids(args), err: err?.message }, `clickhouse_client: ${message}`);
+    }
+    error({ module, message, args, err }: Parameters<ClientLogger['error']>[0]) {
+      // The failed call is also rejected to its caller, which retries and logs it: warn, not error.
+      log.warn({ module, ...ids(args), err: err.message }, `clickhouse_client: ${message}`);
+    }
+  };
 }
 
 export function createClickHouse(o: ClickHouseOptions): ClickHouseClient {
@@ -21,6 +42,7 @@ export function createClickHouse(o: ClickHouseOptions): ClickHouseClient {
     username: o.username,
     password: o.password,
     request_timeout: o.requestTimeoutMs ?? 30_000,
+    log: { LoggerClass: clientLogger(o.log), level: ClickHouseLogLevel.WARN },
     // A long computation (a month slice's cells) can hold the event loop past the idle-socket timer;
     // without this, the next request reuses a socket ClickHouse has closed and fails with EPIPE.
     keep_alive: { eagerly_destroy_stale_sockets: true },
