@@ -20,3 +20,9 @@ export function outcome(issues: Issue[]): OperationOutcome {
 }
 
 export const hasErrors = (issues: Issue[]) => issues.some((i) => i.severity === 'error' || i.severity === 'fatal');
+
+/** The first `max` issues, then a warning counting the rest (`of` names their owner: "on this line"). */
+export function firstIssues(issues: Issue[], max: number, of: string): Issue[] {
+  if (issues.length <= max) return issues;
+  return [...issues.slice(0, max), issue('too-costly', `${issues.length - max} more issues ${of} are not listed`, undefined, 'warning')];
+}

@@ -44,7 +44,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, OperationOutcome } from 'fhir/r4.js';
 import { DependencyUnavailableError, OperationOutcomeError } from '@sitrep/shared/errors';
 import type { ResourceKind } from '@sitrep/shared/contracts/records';
-import { issue, outcome, type Issue } from '@sitrep/shared/fhir/outcome';
+import { firstIssues, issue, outcome, type Issue } from '@sitrep/shared/fhir/outcome';
 import { storedResource, type AcceptContext, type Acceptor, type Accepted } from '../accept.js';
 import { acceptContext, baseUrl, parseJsonBody, prefer, requireJsonBody, requireJsonResponse, withMeta, type Prefer } from '../http.js';
 
@@ -247,10 +247,7 @@ function statusLine(status: number): string {
 /** Issues listed per entry, as per NDJSON line: a Bundle of 1000 entries of 100 issues each would be a huge answer. */
 const MAX_ISSUES_PER_ENTRY = 20;
 
-function clipped(oo: OperationOutcome): OperationOutcome {
-  if (oo.issue.length <= MAX_ISSUES_PER_ENTRY) return oo;
-  return outcome([...oo.issue.slice(0, MAX_ISSUES_PER_ENTRY), issue('too-costly', `${oo.issue.length - MAX_ISSUES_PER_ENTRY} more issues of this entry are not listed`, undefined, 'warning')]);
-}
+const clipped = (oo: OperationOutcome): OperationOutcome => outcome(firstIssues(oo.issue, MAX_ISSUES_PER_ENTRY, 'of this entry'));
 
 function responseEntry(r: EntryResult, p: Prefer, base: string): BundleEntry {
   if (r.kind === 'failed') return { response: { status: statusLine(r.status), outcome: clipped(r.outcome) } };

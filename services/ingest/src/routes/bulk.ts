@@ -37,7 +37,7 @@ import { createGunzip, Gunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { OperationOutcome, OperationOutcomeIssue, Parameters, ParametersParameter } from 'fhir/r4.js';
 import { DependencyUnavailableError, OperationOutcomeError } from '@sitrep/shared/errors';
-import { issue, outcome } from '@sitrep/shared/fhir/outcome';
+import { firstIssues, issue, outcome } from '@sitrep/shared/fhir/outcome';
 import type { Logger } from '@sitrep/shared/log';
 import { hasUtf8Bom } from '@sitrep/shared/utf8';
 import type { AcceptContext, Acceptor } from '../accept.js';
@@ -389,11 +389,7 @@ function isZlibError(err: unknown): boolean {
 
 /** The line's own OperationOutcome (as a single create would answer it), each issue marked with its line. */
 function lineOutcome(line: number, issues: OperationOutcomeIssue[]): OperationOutcome {
-  const listed = issues.slice(0, MAX_ISSUES_PER_LINE).map((i) => ({ ...i, extension: [...(i.extension ?? []), { url: ISSUE_LINE_URL, valueInteger: line }] }));
-  if (issues.length > MAX_ISSUES_PER_LINE) {
-    listed.push({ ...issue('too-costly', `${issues.length - MAX_ISSUES_PER_LINE} more issues on this line are not listed`, undefined, 'warning'), extension: [{ url: ISSUE_LINE_URL, valueInteger: line }] });
-  }
-  return outcome(listed);
+  return outcome(firstIssues(issues, MAX_ISSUES_PER_LINE, 'on this line').map((i) => ({ ...i, extension: [...(i.extension ?? []), { url: ISSUE_LINE_URL, valueInteger: line }] })));
 }
 
 function summaryText(t: Tally): string {
