@@ -7,7 +7,7 @@ import { topicNames, topicSpecs } from '@sitrep/shared/contracts/topics';
 import { measureDefinition } from '@sitrep/shared/fhir/measure';
 import { validateMeasureReport } from '@sitrep/shared/fhir/validate';
 import { facilities, scenario, simMeasure } from '../test/simulator/generate.js';
-import { postReports, putResource } from '../test/simulator/post.js';
+import { postPrepared, postReports, preparePosts, putResource } from '../test/simulator/post.js';
 import { isolation } from '../test/helpers/stack.js';
 import { serviceEnv, startIngest } from '../test/helpers/services.js';
 import { COMPRESSION as PRODUCER_CODEC } from '@sitrep/ingest/publish';
@@ -46,9 +46,10 @@ try {
   await postReports(ingest.url, reports.slice(0, 500), { concurrency: clients }); // warm-up (updates afterwards are still real publishes)
   const broker = stack.pids()[0] ?? listeningPid(Number(stack.kafkaBrokers[0]!.split(':').pop()));
   const perReport = (ms: number | undefined) => (ms === undefined ? '?' : fmt((ms * 1000) / N, 0));
+  const posts = preparePosts(reports);
   const meter = cpuMeter([ingest.process.pid, broker, process.pid]);
   const t0 = performance.now();
-  const results = await postReports(ingest.url, reports, { concurrency: clients });
+  const results = await postPrepared(ingest.url, posts, { concurrency: clients });
   const httpSeconds = (performance.now() - t0) / 1000;
   const [ingestCpu, brokerCpu, clientCpu] = meter();
   const ok = results.filter((r) => r.status === 200 || r.status === 201).length;
