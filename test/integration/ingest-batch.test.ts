@@ -15,7 +15,7 @@ import { createLogger } from '@sitrep/shared/log';
 import { topicNames } from '@sitrep/shared/contracts/topics';
 import { Acceptor } from '@sitrep/ingest/accept';
 import { Catalog } from '@sitrep/ingest/catalog';
-import { createApp } from '@sitrep/ingest/app';
+import { createApp, createServer } from '@sitrep/ingest/app';
 import type { OutgoingRecord, Publisher } from '@sitrep/ingest/publish';
 
 const iso = isolation('ingest_batch');
@@ -335,7 +335,7 @@ describe('publish bounds of a batch', () => {
     const catalog = new Catalog();
     const acceptor = new Acceptor({ publisher, catalog, topics: topicNames('inprocess.') });
     const app = createApp({ acceptor, catalog, log: createLogger('test', 'silent'), isReady: () => ({ ready: true, checks: {} }), maxBodyBytes: MAX_BODY_BYTES, retryAfterSeconds: 7 });
-    const server = app.listen(0, '127.0.0.1');
+    const server = createServer(app).listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     return { url, close: () => new Promise((r) => server.close(r)) };

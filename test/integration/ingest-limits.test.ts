@@ -12,7 +12,7 @@ import { createLogger } from '@sitrep/shared/log';
 import { topicNames } from '@sitrep/shared/contracts/topics';
 import { Acceptor, MAX_REFERENCE_BYTES } from '@sitrep/ingest/accept';
 import { Catalog } from '@sitrep/ingest/catalog';
-import { createApp } from '@sitrep/ingest/app';
+import { createApp, createServer } from '@sitrep/ingest/app';
 import type { Publisher } from '@sitrep/ingest/publish';
 import { fixture } from '../helpers/fixtures.js';
 
@@ -29,7 +29,7 @@ before(async () => {
   const catalog = new Catalog();
   const acceptor = new Acceptor({ publisher, catalog, topics: topicNames('limits.') });
   const app = createApp({ acceptor, catalog, log: createLogger('test', 'silent'), isReady: () => ({ ready: true, checks: {} }), maxBodyBytes: 4 * MAX_REFERENCE_BYTES, bodyTimeoutMs: BODY_TIMEOUT_MS });
-  server = app.listen(0, '127.0.0.1');
+  server = createServer(app).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   port = (server.address() as AddressInfo).port;
 });

@@ -18,7 +18,7 @@ import { createLogger } from '@sitrep/shared/log';
 import { topicNames } from '@sitrep/shared/contracts/topics';
 import { Acceptor } from '@sitrep/ingest/accept';
 import { Catalog } from '@sitrep/ingest/catalog';
-import { createApp } from '@sitrep/ingest/app';
+import { createApp, createServer } from '@sitrep/ingest/app';
 import type { OutgoingRecord, Publisher } from '@sitrep/ingest/publish';
 import { FIXTURES, fixture, fixtureNames } from '../helpers/fixtures.js';
 import { clickhouse, dropTestDatabase, isolation, query, stackEnv, startKafka, stopKafka } from '../helpers/stack.js';
@@ -485,7 +485,7 @@ async function inProcess(failAfter: number) {
   const measure = fixture<Record<string, unknown>>(`saner/measures/${CDC}.json`);
   catalog.recordReference('Measure', CDC, { resource: measure, versionId: '0', lastUpdated: new Date().toISOString() });
   const app = createApp({ acceptor, catalog, log: createLogger('test', 'silent'), isReady: () => ({ ready: true, checks: {} }), maxBodyBytes: MAX_BODY_BYTES, retryAfterSeconds: 7 });
-  const server = app.listen(0, '127.0.0.1');
+  const server = createServer(app).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(r)) };
 }

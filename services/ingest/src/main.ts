@@ -8,7 +8,7 @@ import { topicNames } from '@sitrep/shared/contracts/topics';
 import { Publisher } from './publish.js';
 import { Catalog } from './catalog.js';
 import { Acceptor } from './accept.js';
-import { createApp } from './app.js';
+import { createApp, createServer } from './app.js';
 import { useGzipCodec } from './gzip-codec.js';
 
 const config = parseConfig(
@@ -61,7 +61,7 @@ await retryUntilDone(log, 'kafka', async () => {
 });
 await catalog.follow(kafka, topics, log);
 
-const server = app.listen(config.PORT, config.HOST, () => log.info({ port: config.PORT, host: config.HOST }, 'ingest_listening'));
+const server = createServer(app).listen(config.PORT, config.HOST, () => log.info({ port: config.PORT, host: config.HOST }, 'ingest_listening'));
 server.keepAliveTimeout = 65_000;
 server.headersTimeout = 66_000;
 // NOTE: requestTimeout bounds the whole body, which would cut off a long NDJSON import; an idle
