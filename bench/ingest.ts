@@ -11,6 +11,7 @@ import { postPrepared, postReports, preparePosts, putResource } from '../test/si
 import { isolation } from '../test/helpers/stack.js';
 import { serviceEnv, startIngest } from '../test/helpers/services.js';
 import { COMPRESSION as PRODUCER_CODEC } from '@sitrep/ingest/publish';
+import { useGzipCodec } from '@sitrep/ingest/gzip-codec';
 import { benchStack, cpuMeter, deleteTopics, fmt, listeningPid, loadAverage, percentile } from './common.js';
 import { publishedRecord } from '../test/simulator/records.js';
 
@@ -66,7 +67,9 @@ try {
   const existing = new Set(await admin.listTopics());
   await admin.createTopics({ topics: topicSpecs(topics).filter((t) => !existing.has(t.topic)), waitForLeaders: true });
   await admin.disconnect();
-  // Both codecs: the ceiling with the producer's codec, and what the other would cost.
+  // Both codecs: the ceiling with the producer's codec, and what the other would cost. gzip is
+  // ingest's own codec (gzip-codec.ts), as ingest registers it.
+  useGzipCodec();
   let rawRate = 0;
   for (const codec of [kafkajs.CompressionTypes.None, kafkajs.CompressionTypes.GZIP]) {
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
