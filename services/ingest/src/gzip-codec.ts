@@ -3,11 +3,14 @@
 // on the event loop. Same wire format and level (level 1 measured no better in bench:ndjson: less
 // thread-pool CPU, but 1.3x the bytes for the broker and the catalog tail).
 // NOTE: zlib's thread pool answers on the event loop, twice per gzip (the data, then the final
-// flush), and each answer waits behind whatever the event loop is doing: with 64 clients posting,
-// compressing a produce request of 32 reports (140 kB, 0.5 ms of CPU) took 8-11 ms, while the
-// broker answered in 1-2 ms. One produce request is in flight at a time (publish.ts), so that wait
-// capped bench:ingest at ~2,270/s. Compressed on the event loop it takes the 0.5 ms: 2,830-2,880/s.
-// A bulk import's 1-4 MiB requests still go to the thread pool, where they overlap parsing.
+// flush), and kafkajs compresses each partition's records on their own: with 64 clients posting,
+// compressing a produce request of 32 reports (6 partitions, ~24 kB each, 0.5 ms of CPU in all)
+// took 8-11 ms of waits behind the HTTP work on the event loop, while the broker answered in 1-2 ms.
+// One produce request is in flight at a time (publish.ts), so that wait capped bench:ingest at
+// ~2,270/s; compressed on the event loop, 2,700-3,100/s. A bulk import's requests (1-4 MiB, over
+// 150 kB a partition) still go to the thread pool, where they overlap parsing: on the event loop
+// bench:ndjson was 27 % faster, but its peak RSS for 2 GB went 238-248 -> 371-383 MB (the 300 MB
+// aim), as V8 grew the heap and kept more dead ArrayBuffers around a busier event loop.
 // NOTE: zlib hands its output back 16 kB at a time by default, each piece a trip from the thread
 // pool to the main thread and a Buffer: ~60 trips to inflate a 1 MB batch the catalog tail reads
 // back, 4-8 ms of main-thread time per MB (256 kB chunks: ~0.5 ms). Registered once, at start,
@@ -25,12 +28,12 @@ const unzip = promisify(zlib.unzip);
 const INFLATE_CHUNK = 256 * 1024;
 /** Output chunk of deflate: ~1 MiB of records compresses to ~100 kB, so one chunk mostly holds it all. */
 const DEFLATE_CHUNK = 128 * 1024;
-/** Batches up to this size are compressed on the event loop: at most ~2 ms of it (~265 MB/s here). */
-const SYNC_DEFLATE_MAX = 512 * 1024;
+/** A partition's batch up to this size is compressed on the event loop (~0.25 ms at most, ~265 MB/s here). */
+const SYNC_DEFLATE_MAX = 64 * 1024;
 
 const codec = {
   compress: async (encoder: { buffer: Buffer }) =>
-    encoder.buffer.length <= SYNC_DEFLATE_MAX ? zlib.gzipSync(encoder.buffer, { chunkSize: DEFLATE_CHUNK }) : gzip(encoder.buffer, { chunkSize: DEFLATE_CHUNK }),
+    encoder.buffer.length <= SYNC_DEFLATE_MAX ? zlib.gzipSync(encoder.buffer) : gzip(encoder.buffer, { chunkSize: DEFLATE_CHUNK }),
   decompress: (buffer: Buffer) => unzip(buffer, { chunkSize: INFLATE_CHUNK }),
 };
 
