@@ -9,8 +9,8 @@
 // One produce request is in flight at a time (publish.ts), so that wait capped bench:ingest at
 // ~2,270/s; compressed on the event loop, 2,700-3,100/s. A bulk import's requests (1-4 MiB, over
 // 150 kB a partition) still go to the thread pool, where they overlap parsing: on the event loop
-// bench:ndjson was 27 % faster, but its peak RSS for 2 GB went 238-248 -> 371-383 MB (the 300 MB
-// aim), as V8 grew the heap and kept more dead ArrayBuffers around a busier event loop.
+// bench:ndjson was 27 % faster, but its peak RSS for 2 GB went 238-248 -> 371-383 MB (the aim is
+// 300 MB), as V8 grew the heap and kept more dead ArrayBuffers around a busier event loop.
 // NOTE: zlib hands its output back 16 kB at a time by default, each piece a trip from the thread
 // pool to the main thread and a Buffer: ~60 trips to inflate a 1 MB batch the catalog tail reads
 // back, 4-8 ms of main-thread time per MB (256 kB chunks: ~0.5 ms). Registered once, at start,

@@ -12,13 +12,14 @@ const { CompressionTypes } = kafkajs;
  * gzip. FHIR JSON compresses ~10x, and kafkajs' per-byte work (a zero-filled, power-of-two
  * growing buffer copied several times per request, CRC-32C in JS) and the broker's then apply to
  * a tenth of the bytes; zlib compresses a large batch on libuv's thread pool, a small one on the
- * event loop (gzip-codec.ts). Measured on this
- * 2-core machine, 4 kB reports, CPU per record (producer / broker): 1000 per request, gzip 73 /
- * 10-14 us against 222-286 / 79-112 us uncompressed (12,000 vs 3,000-5,500 records/s); 64 per
- * request (bench:ingest's size), about even. gzip level 1 instead of kafkajs' default changed
+ * event loop (gzip-codec.ts). Measured on this 2-core machine, 4 kB reports, CPU per record
+ * (producer / broker): 1000 per request, gzip 73 / 10-14 us against 222-286 / 79-112 us
+ * uncompressed (12,000 vs 3,000-5,500 records/s); 64 per request (bench:ingest's size), about
+ * even. gzip level 1 instead of kafkajs' default changed
  * nothing measurable. kafkajs has only gzip built in (snappy, lz4, zstd need plugins, and every
  * consumer of the topics, the aggregator included, would need the same plugin). Ingest's gzip
- * codec is kafkajs' with larger zlib output chunks (gzip-codec.ts, registered in main.ts).
+ * codec is kafkajs' with larger zlib output chunks and small batches on the event loop
+ * (gzip-codec.ts, registered in main.ts).
  */
 export const COMPRESSION = CompressionTypes.GZIP;
 
