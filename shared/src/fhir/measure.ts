@@ -62,8 +62,16 @@ const SCORING_IMPLIES: Record<string, RateAggregation> = {
   'event-growth': 'cumulative',
 };
 
+const isRateAggregation = (v: string | undefined): v is RateAggregation => v === 'count' || v === 'point-in-time' || v === 'cumulative';
+
+/**
+ * A group aggregates over time as its MeasureGroupAttributes say (SANER), else as its scoring
+ * implies, else as the Measure's own R4 `rateAggregation` says (a free string in R4: taken only
+ * when it is one of SANER's three codes), else by `count`.
+ */
 export function measureDefinition(m: Measure): MeasureDefinition {
   const groups = new Map<string, GroupDefinition>();
+  const measureLevel = isRateAggregation(m.rateAggregation) ? m.rateAggregation : undefined;
   for (const g of m.group ?? []) {
     const code = primaryCode(g.code);
     if (!code) continue;
@@ -72,10 +80,9 @@ export function measureDefinition(m: Measure): MeasureDefinition {
     const scoring = attr('scoring')?.valueCodeableConcept?.coding?.[0]?.code;
     const declared = attr('rateAggregation');
     const declaredValue = declared?.valueString ?? declared?.valueCode;
-    const rateAggregation: RateAggregation =
-      declaredValue === 'count' || declaredValue === 'point-in-time' || declaredValue === 'cumulative'
-        ? declaredValue
-        : (scoring && SCORING_IMPLIES[scoring]) || 'count';
+    const rateAggregation: RateAggregation = isRateAggregation(declaredValue)
+      ? declaredValue
+      : (scoring && SCORING_IMPLIES[scoring]) || measureLevel || 'count';
     const populations = new Map<string, PopulationDefinition>();
     for (const p of g.population ?? []) {
       const pc = primaryCode(p.code);
