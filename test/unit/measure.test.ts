@@ -31,9 +31,9 @@ test("the Measure's R4 rateAggregation applies to groups that neither declare on
     resourceType: 'Measure',
     status: 'active',
     rateAggregation: 'point-in-time',
-    group: [group('Declared', { rateAggregation: 'count' }), group('Capacity', { scoring: 'event-growth' }), group('Silent'), group('OtherScoring', { scoring: 'service-time' })],
+    group: [group('Declared', { rateAggregation: 'count' }), group('Growth', { scoring: 'event-growth' }), group('Silent'), group('OtherScoring', { scoring: 'service-time' })],
   };
-  assert.deepEqual(aggregations(m), { Declared: 'count', Capacity: 'cumulative', Silent: 'point-in-time', OtherScoring: 'point-in-time' });
+  assert.deepEqual(aggregations(m), { Declared: 'count', Growth: 'cumulative', Silent: 'point-in-time', OtherScoring: 'point-in-time' });
 });
 
 test("count when nothing says otherwise; a Measure rateAggregation that is not one of SANER's codes is not read", () => {
