@@ -8,7 +8,7 @@ import { COLUMNS, transform } from '@sitrep/aggregator/transform';
 import { facilities, scenario, simMeasure, SIM_MEASURE_URL } from '../test/simulator/generate.js';
 import { postReports } from '../test/simulator/post.js';
 import { publishedRecord } from '../test/simulator/records.js';
-import { clickhouse, dropTestDatabase, groupLag, isolation, query } from '../test/helpers/stack.js';
+import { clickhouse, dropTestDatabase, aggregatorLag, isolation, query } from '../test/helpers/stack.js';
 import { serviceEnv, startAggregator, startIngest } from '../test/helpers/services.js';
 import { waitFor } from '../test/helpers/wait.js';
 import { benchStack, cpuMeter, fmt, listeningPid, percentile } from './common.js';
@@ -96,7 +96,7 @@ try {
     };
   };
   const drainCpu = cores(['aggregator', 'ClickHouse', 'Kafka', 'this bench'], [aggregator.process.pid, clickhousePid, brokerPid, process.pid]);
-  const lagZero = () => groupLag(admin, iso.groupId, [topics.measureReports, topics.rollupSlices, topics.locations, topics.measures]);
+  const lagZero = () => aggregatorLag(admin, iso.groupId, topics);
   await waitFor(async () => {
     // Until the aggregator has migrated, there is no table to count (and the client would log an error).
     const [t] = await query<{ n: string }>(ch, `SELECT count() AS n FROM system.tables WHERE database = '${iso.database}' AND name = 'reports'`);

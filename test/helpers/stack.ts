@@ -3,6 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { Admin } from 'kafkajs';
+import type { Topics } from '@sitrep/shared/contracts/topics';
+import { markerGroupId } from '@sitrep/aggregator/consumer';
 
 export function stackEnv() {
   const kafkaBrokers = process.env.KAFKA_BROKERS;
@@ -18,8 +20,17 @@ export function isolation(name: string) {
   return { topicPrefix: `test.${safe}.${suffix}.`, database: `sitrep_test_${safe}_${suffix}`, groupId: `sitrep-aggregator-${safe}-${suffix}` };
 }
 
+/**
+ * Records the aggregators have not committed yet, in both their groups (0: every record written and
+ * every slice recomputed). The records' group first: its steps publish the markers counted after it.
+ */
+export async function aggregatorLag(admin: Admin, groupId: string, topics: Topics): Promise<number> {
+  const records = await groupLag(admin, groupId, [topics.measureReports, topics.measures, topics.locations, topics.organizations]);
+  return records + (await groupLag(admin, markerGroupId(groupId), [topics.rollupSlices]));
+}
+
 /** Records of these topics that a consumer group has not committed yet (0: it has caught up). */
-export async function groupLag(admin: Admin, groupId: string, topics: string[]): Promise<number> {
+async function groupLag(admin: Admin, groupId: string, topics: string[]): Promise<number> {
   let lag = 0;
   for (const topic of topics) {
     const ends = await admin.fetchTopicOffsets(topic);

@@ -10,7 +10,7 @@ import kafkajs from 'kafkajs';
 import { topicNames, topicSpecs } from '@sitrep/shared/contracts/topics';
 import { facilities, scenario, simMeasure } from '../simulator/generate.js';
 import { publishedRecord } from '../simulator/records.js';
-import { clickhouse, dropTestDatabase, groupLag, isolation, query, stackEnv } from '../helpers/stack.js';
+import { clickhouse, dropTestDatabase, aggregatorLag, isolation, query, stackEnv } from '../helpers/stack.js';
 import { serviceEnv, startAggregator, type RunningService } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -54,7 +54,7 @@ test('a backlog that takes longer than the session timeout to write drains witho
 
   const aggregator = await startAggregator({ ...serviceEnv(iso), AGGREGATOR_SESSION_TIMEOUT_MS: String(SESSION_TIMEOUT_MS) }, { waitReady: false });
   running.push(aggregator);
-  const lag = () => groupLag(admin, iso.groupId, [topics.measureReports, topics.rollupSlices]);
+  const lag = () => aggregatorLag(admin, iso.groupId, topics);
   // The committed offset of the reports' partition, as it moves: each step is committed on its own.
   const committed = new Set<number>();
   const watch = setInterval(() => {

@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import kafkajs from 'kafkajs';
 import { topicNames, topicSpecs } from '@sitrep/shared/contracts/topics';
-import { partitionsBehindRetention } from '@sitrep/aggregator/consumer';
+import { markerGroupId, partitionsBehindRetention } from '@sitrep/aggregator/consumer';
 import { markValue, sliceKey } from '@sitrep/aggregator/rollups';
 import { facilities, scenario, simMeasure, SIM_MEASURE_URL } from '../simulator/generate.js';
 import { publishedRecord } from '../simulator/records.js';
@@ -64,7 +64,7 @@ test('markers deleted by retention before they were read: the next start recompu
   const partitions = (await admin.fetchTopicOffsets(topics.rollupSlices)).map((p) => p.partition);
   await producer.send({ topic: topics.rollupSlices, acks: -1, messages: partitions.map((partition) => ({ partition, key: slice, value: markValue(null) })) });
   await admin.deleteTopicRecords({ topic: topics.rollupSlices, partitions: partitions.map((partition) => ({ partition, offset: '-1' })) });
-  assert.deepEqual((await partitionsBehindRetention(admin, iso.groupId, topics.rollupSlices)).sort(), partitions.sort());
+  assert.deepEqual((await partitionsBehindRetention(admin, markerGroupId(iso.groupId), topics.rollupSlices)).sort(), partitions.sort());
   await producer.disconnect();
 
   const second = await startAggregator(serviceEnv(iso));
@@ -72,6 +72,6 @@ test('markers deleted by retention before they were read: the next start recompu
   const after = await waitFor(rollupsOfDay, (r) => r.all === reports.length && r.counties === before.counties, { timeoutMs: 60_000, what: 'every slice recomputed' });
   assert.deepEqual(after, before);
   // Once read, nothing is behind retention any more: a later start does not recompute everything again.
-  await waitFor(() => partitionsBehindRetention(admin, iso.groupId, topics.rollupSlices), (p) => p.length === 0, { timeoutMs: 30_000, what: 'offsets committed past the deleted markers' });
+  await waitFor(() => partitionsBehindRetention(admin, markerGroupId(iso.groupId), topics.rollupSlices), (p) => p.length === 0, { timeoutMs: 30_000, what: 'offsets committed past the deleted markers' });
   await admin.disconnect();
 });

@@ -1,9 +1,10 @@
-// The consumer loop and nothing else: decode/transform -> collect the batch -> write -> recompute
-// the series cells it touches -> mark the rollup slices it affects -> commit; and, for slice markers, recompute the slices -> commit.
+// The consumer loops and nothing else. Records (reports and reference data): decode/transform ->
+// collect the batch -> write -> recompute the series cells it touches -> mark the rollup slices it
+// affects -> commit. Slice markers, in a consumer group of their own: recompute the slices -> commit.
 // Offsets are resolved only after ClickHouse acknowledged the batch (and its markers are in Kafka),
 // so a crash redoes work but never skips it; redone work is harmless because every write is
 // versioned and every recomputation is derived (see writer.ts and rollups.ts).
-import type { Admin, Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Admin, Batch, Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from '@sitrep/shared/log';
 import { REPORT_PARTITIONS, type Topics } from '@sitrep/shared/contracts/topics';
 import { DLQ_HEADERS } from '@sitrep/shared/contracts/records';
@@ -43,6 +44,13 @@ export interface ConsumerOptions {
   maxInvalidInARow?: number;
 }
 
+/**
+ * The consumer group of the slice markers. Its own group, so that its fetches do not wait for the
+ * records' steps nor theirs for its steps: kafkajs fetches again only once every batch of a fetch is
+ * handled, and with one group a slice waited for a whole records step before its recomputation began.
+ */
+export const markerGroupId = (groupId: string) => `${groupId}.slices`;
+
 export interface AggregatorConsumer {
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -53,36 +61,48 @@ export interface AggregatorConsumer {
 export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
   // Kafka's advice: a heartbeat at most a third of the session timeout apart.
   const heartbeatMs = Math.min(3000, Math.floor(o.sessionTimeoutMs / 3));
-  const consumer: Consumer = o.kafka.consumer({
-    groupId: o.groupId,
-    sessionTimeout: o.sessionTimeoutMs,
-    heartbeatInterval: heartbeatMs,
-    maxBytesPerPartition: 10 * 1024 * 1024,
-    maxBytes: 32 * 1024 * 1024,
-    maxWaitTimeInMs: 250,
-    retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },
-  });
+  const newConsumer = (groupId: string): Consumer =>
+    o.kafka.consumer({
+      groupId,
+      sessionTimeout: o.sessionTimeoutMs,
+      heartbeatInterval: heartbeatMs,
+      maxBytesPerPartition: 10 * 1024 * 1024,
+      maxBytes: 32 * 1024 * 1024,
+      maxWaitTimeInMs: 250,
+      retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },
+    });
+  const records = newConsumer(o.groupId);
+  const markers = newConsumer(markerGroupId(o.groupId));
   const producer: Producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const maxInvalid = o.maxInvalidInARow ?? 1000;
   let invalidInARow = 0;
-  let running = false;
 
   // Slices' subject cells kept between recomputations: valid only while this member keeps the
-  // partitions of their markers, so forgotten on every rebalance.
+  // partitions of their markers, so forgotten on every rebalance of the markers' group.
   const sliceCells = new OwnedMaps<RegionInput>(SLICE_CELLS_KEPT);
-  consumer.on(consumer.events.GROUP_JOIN, () => {
-    sliceCells.clear();
-    running = true;
-  });
-  consumer.on(consumer.events.REBALANCING, () => {
-    sliceCells.clear();
-    running = false;
-  });
-  consumer.on(consumer.events.STOP, () => (running = false));
-  consumer.on(consumer.events.CRASH, (e) => {
-    running = false;
-    o.log.error({ err: e.payload.error?.message, restart: e.payload.restart }, 'consumer_crashed');
-  });
+  const running = new Map<Consumer, boolean>([
+    [records, false],
+    [markers, false],
+  ]);
+  for (const [consumer, name] of [
+    [records, 'records'],
+    [markers, 'markers'],
+  ] as const) {
+    const forget = consumer === markers ? () => sliceCells.clear() : () => undefined;
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      forget();
+      running.set(consumer, true);
+    });
+    consumer.on(consumer.events.REBALANCING, () => {
+      forget();
+      running.set(consumer, false);
+    });
+    consumer.on(consumer.events.STOP, () => running.set(consumer, false));
+    consumer.on(consumer.events.CRASH, (e) => {
+      running.set(consumer, false);
+      o.log.error({ consumer: name, err: e.payload.error?.message, restart: e.payload.restart }, 'consumer_crashed');
+    });
+  }
 
   async function deadLetter(topic: string, partition: number, m: { key: Buffer | null; value: Buffer | null; offset: string }, step: string, reason: string) {
     await producer.send({
@@ -214,7 +234,7 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
     const admin = o.kafka.admin();
     await admin.connect();
     try {
-      const lost = await partitionsBehindRetention(admin, o.groupId, o.topics.rollupSlices);
+      const lost = await partitionsBehindRetention(admin, markerGroupId(o.groupId), o.topics.rollupSlices);
       if (lost.length === 0) return;
       const slices = await o.writer.retrying('lost-markers', () => allSlices(o.writer.client, o.writer.db), async () => true);
       o.log.warn({ partitions: lost, slices: slices.length }, 'slice_markers_lost_recomputing_every_slice');
@@ -223,61 +243,64 @@ export function createConsumer(o: ConsumerOptions): AggregatorConsumer {
       // (refused while other members are in the group: then they commit past it as markers arrive).
       const kept = await admin.fetchTopicOffsets(o.topics.rollupSlices);
       const partitions = kept.filter((p) => lost.includes(p.partition)).map((p) => ({ partition: p.partition, offset: p.low }));
-      await admin.setOffsets({ groupId: o.groupId, topic: o.topics.rollupSlices, partitions }).catch((err: unknown) => o.log.warn({ err: String(err) }, 'slice_offsets_not_moved'));
+      await admin.setOffsets({ groupId: markerGroupId(o.groupId), topic: o.topics.rollupSlices, partitions }).catch((err: unknown) => o.log.warn({ err: String(err) }, 'slice_offsets_not_moved'));
     } finally {
       await admin.disconnect();
     }
   }
 
+  /** Runs one consumer's loop: each fetched batch handled a step at a time, each step committed on its own. */
+  async function consume(consumer: Consumer, topics: string[], partitions: number, handle: (batch: Batch, messages: KafkaMessage[], last: string, check: () => void, keepTrying: () => Promise<boolean>) => Promise<void>) {
+    await consumer.connect();
+    await consumer.subscribe({ topics, fromBeginning: true });
+    await consumer.run({
+      eachBatchAutoResolve: false,
+      // Every partition at once, so that the steps of one fetch are gathered (writeTogether, recomputeTogether).
+      partitionsConsumedConcurrently: partitions,
+      autoCommit: true,
+      // commitOffsetsIfNecessary() commits only past an interval or a threshold, and kafkajs has
+      // neither by default: without this, the steps of a batch were committed only at its end.
+      autoCommitThreshold: 1,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
+        const keepTrying = async () => {
+          await heartbeat();
+          return isRunning() && !isStale();
+        };
+        // One fetch can hold a whole backlog (after downtime): it is handled a step at a time, each
+        // committed on its own, with heartbeats while a step runs, so that the group never drops
+        // this member for silence and makes it redo the batch from the start, again and again.
+        for (const messages of chunks(batch.messages, MAX_RECORDS_PER_STEP)) {
+          if (!isRunning() || isStale()) return; // rebalance or shutdown: the next owner redoes the rest
+          const last = messages[messages.length - 1]!.offset;
+          // Ticks at half the interval: kafkajs sends a heartbeat only once the interval has passed.
+          await withHeartbeats(heartbeat, heartbeatMs / 2, (check) => handle(batch, messages, last, check, keepTrying));
+          o.metrics.batchSize.observe(messages.length);
+          resolveOffset(last);
+          await commitOffsetsIfNecessary();
+          o.metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
+          await heartbeat();
+        }
+      },
+    });
+  }
+
   return {
-    isRunning: () => running,
+    isRunning: () => [...running.values()].every(Boolean),
     async start() {
       await producer.connect();
       await recoverLostMarkers();
-      await consumer.connect();
-      await consumer.subscribe({
-        topics: [o.topics.measureReports, o.topics.measures, o.topics.locations, o.topics.organizations, o.topics.rollupSlices],
-        fromBeginning: true,
-      });
-      await consumer.run({
-        eachBatchAutoResolve: false,
-        // Every partition at once, so that the steps of one fetch are gathered (writeTogether, recomputeTogether).
-        partitionsConsumedConcurrently: CONCURRENT_PARTITIONS,
-        autoCommit: true,
-        // commitOffsetsIfNecessary() commits only past an interval or a threshold, and kafkajs has
-        // neither by default: without this, the steps of a batch were committed only at its end.
-        autoCommitThreshold: 1,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
-          const keepTrying = async () => {
-            await heartbeat();
-            return isRunning() && !isStale();
-          };
-          // One fetch can hold a whole backlog (after downtime): it is handled a step at a time, each
-          // committed on its own, with heartbeats while a step runs, so that the group never drops
-          // this member for silence and makes it redo the batch from the start, again and again.
-          for (const messages of chunks(batch.messages, MAX_RECORDS_PER_STEP)) {
-            if (!isRunning() || isStale()) return; // rebalance or shutdown: the next owner redoes the rest
-            const last = messages[messages.length - 1]!.offset;
-            // Ticks at half the interval: kafkajs sends a heartbeat only once the interval has passed.
-            await withHeartbeats(heartbeat, heartbeatMs / 2, (check) =>
-              batch.topic === o.topics.rollupSlices
-                ? recomputeSlices(batch.topic, batch.partition, messages, check, keepTrying)
-                : writeRecords(batch.topic, batch.partition, messages, last, keepTrying),
-            );
-            o.metrics.batchSize.observe(messages.length);
-            resolveOffset(last);
-            await commitOffsetsIfNecessary();
-            o.metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
-            await heartbeat();
-          }
-        },
-      });
+      await consume(markers, [o.topics.rollupSlices], REPORT_PARTITIONS, (batch, messages, _last, check, keepTrying) =>
+        recomputeSlices(batch.topic, batch.partition, messages, check, keepTrying),
+      );
+      await consume(records, [o.topics.measureReports, o.topics.measures, o.topics.locations, o.topics.organizations], REPORT_PARTITIONS + 3, (batch, messages, last, _check, keepTrying) =>
+        writeRecords(batch.topic, batch.partition, messages, last, keepTrying),
+      );
     },
     async stop() {
       // disconnect() waits for the batch in flight, commits what it resolved, and leaves the group.
-      await consumer.disconnect();
+      await Promise.all([records.disconnect(), markers.disconnect()]);
       await producer.disconnect();
-      running = false;
+      for (const consumer of running.keys()) running.set(consumer, false);
     },
   };
 }
@@ -324,13 +347,11 @@ export function gathered<T>(flush: (items: T[]) => Promise<void>): (item: T) => 
   };
 }
 
-/** Partitions handled at once: the reports' and the markers' (REPORT_PARTITIONS each) and the three reference topics'. */
-const CONCURRENT_PARTITIONS = 2 * REPORT_PARTITIONS + 3;
 
 /**
  * Records handled per step at most (a write and its series cells, or a slice recomputation): what
  * a step holds in memory and how long it runs are bounded by this, not by the size of a fetch (the
- * steps gathered from one fetch hold at most CONCURRENT_PARTITIONS times this: ~12,000 reports).
+ * steps gathered from one fetch hold at most a partition count times this: ~12,000 reports).
  */
 const MAX_RECORDS_PER_STEP = 2000;
 
