@@ -370,13 +370,13 @@ async function subjectsOf(client: ClickHouseClient, db: string, measure: string,
 }
 
 /**
- * Rewrites the subject cells of some subjects in some slices of one Measure from their series cells
- * (the maths in subject-cells.ts), each stamped with its slice's version; returns the cells written.
- * ClickHouse writes their facility rows as it inserts them (migration 004). Subject cells hold every
- * population of the Measure, so each rewrite overwrites every facility row an older one wrote; a
- * population with nothing to count is a zero row that `rollups` leaves out (migration 003).
+ * The subject cells of some subjects in some slices of one Measure, from their series cells (the
+ * maths in subject-cells.ts), each stamped with its slice's version. Subject cells hold every
+ * population of the Measure, so each rewrite overwrites every facility row an older one wrote
+ * (ClickHouse writes them as it inserts the cells, migration 004); a population with nothing to
+ * count is a zero row that `rollups` leaves out (migration 003).
  */
-async function recomputeSubjects(
+async function subjectCellsOf(
   client: ClickHouseClient,
   db: string,
   measure: string,
@@ -390,10 +390,14 @@ async function recomputeSubjects(
   const versions = new Map(dues.map((d) => [bucketKey(d.slice.grain, d.slice.periodStart), d.version]));
   // Day cells only: the key is the day, series and partition.
   const days = newestRows(await rs.json<DayCell>(), (c) => `${c.period_start} ${c.subject} ${c.reporter} ${c.kafka_partition}`).values();
-  const cells = subjectCells(measure, asSliceCells(days, dues), rules, (grain, start) => versions.get(bucketKey(grain, start))!, populations);
-  if (cells.length === 0) return cells;
-  await client.insert({ table: `${db}.subject_cells`, values: cells, format: 'JSONEachRow' });
-  return cells;
+  return subjectCells(measure, asSliceCells(days, dues), rules, (grain, start) => versions.get(bucketKey(grain, start))!, populations);
+}
+
+/** An insert started now and awaited later: marked handled at once, so that its failure is not an unhandled rejection meanwhile. */
+function started(insert: Promise<unknown>): Promise<void> {
+  const done = insert.then(() => undefined);
+  done.catch(() => undefined);
+  return done;
 }
 
 /**
@@ -474,8 +478,9 @@ export function chunks<T>(items: T[], size = MAX_LISTED): T[][] {
 }
 
 /**
- * Recomputes the due slices, per Measure: subject cells of the named subjects, then region cells,
- * then records the slices as current (cells first, so a slice never points at missing cells).
+ * Recomputes the due slices, per Measure: subject cells of the named subjects, then region cells
+ * (from the subject cells, so inserted alongside them), then records the slices as current (cells
+ * first, so a slice never points at missing cells).
  * `check` throws when the work should stop (this consumer lost the slices); it is called between parts.
  * `cache` keeps slices' subject cells between recomputations (see OwnedMaps): pass the consumer's own.
  */
@@ -490,7 +495,9 @@ export async function recompute(
   const now = chTime(Date.now());
   const byMeasure = new Map<string, Due[]>();
   for (const d of due.values()) byMeasure.set(d.slice.measure, [...(byMeasure.get(d.slice.measure) ?? []), d]);
-  let chains: Promise<Map<string, Chain>> | undefined;
+  // Read while the subject step runs.
+  let chainOf = new Map<string, Chain>();
+  const chains = started(facilityChains(client, db).then((c) => (chainOf = c)));
   for (const [measure, all] of byMeasure) {
     const rules = await populationRules(client, db, measure);
     const current: MeasureRules = {
@@ -504,16 +511,23 @@ export async function recompute(
       // One pass for these slices: their subjects united (a superset is harmless).
       const named = dues.some((d) => d.subjects === null) ? await subjectsOf(client, db, measure, dues) : [...new Set(dues.flatMap((d) => [...d.subjects!]))];
       const populations = await cellPopulations(client, db, measure, dues, rules);
+      // Each part's subject cells are inserted while the next part is read and computed, and the
+      // last part's while the region cells are computed and inserted: the region step needs the
+      // cells, not their insert, and a region row is visible as soon as it is written. One insert
+      // at a time; all of them done before the slices are recorded as current.
+      let inserting: Promise<void> = Promise.resolve();
       for (const some of chunks(named, SUBJECTS_PER_READ)) {
         check();
-        for (const cell of await recomputeSubjects(client, db, measure, dues, some, rules, populations)) {
-          slices.get(sliceKey({ measure, grain: cell.grain as Slice['grain'], periodStart: cell.period_start }))?.set(cell.subject, cell);
-        }
+        const cells = await subjectCellsOf(client, db, measure, dues, some, rules, populations);
+        for (const cell of cells) slices.get(sliceKey({ measure, grain: cell.grain as Slice['grain'], periodStart: cell.period_start }))?.set(cell.subject, cell);
+        await inserting;
+        if (cells.length > 0) inserting = started(client.insert({ table: `${db}.subject_cells`, values: cells, format: 'JSONEachRow' }));
       }
       check();
-      const chainOf = await (chains ??= facilityChains(client, db));
+      await chains;
       const rows = dues.flatMap((d) => regionCells(measure, slices.get(sliceKey(d.slice))!.values(), (s) => chainOf.get(s), d.version, current));
-      if (rows.length > 0) await client.insert({ table: `${db}.rollup_cells`, values: rows, format: 'JSONEachRow' });
+      const regions = rows.length > 0 ? started(client.insert({ table: `${db}.rollup_cells`, values: rows, format: 'JSONEachRow' })) : undefined;
+      await Promise.all([inserting, regions]);
       for (const [key, cells] of slices) cache.set(key, cells, generation);
     }
   }
