@@ -12,7 +12,7 @@ import { postPrepared, preparePosts, putResource } from '../test/simulator/post.
 import { isolation } from '../test/helpers/stack.js';
 import { serviceEnv, startIngest } from '../test/helpers/services.js';
 import { COMPRESSION as PRODUCER_CODEC } from '@sitrep/ingest/publish';
-import { useGzipCodec } from '@sitrep/ingest/gzip-codec';
+import { useGzipCodec } from '@sitrep/shared/gzip-codec';
 import { benchStack, cpuMeter, deleteTopics, fmt, listeningPid, loadAverage, percentile } from './common.js';
 import { publishedRecord } from '../test/simulator/records.js';
 

@@ -24,7 +24,7 @@ import { provisionStack, type Stack } from '@sitrep/local-stack/stack';
 import { topicNames, topicSpecs } from '@sitrep/shared/contracts/topics';
 import { LineSplitter } from '@sitrep/ingest/routes/bulk';
 import { COMPRESSION } from '@sitrep/ingest/publish';
-import { useGzipCodec } from '@sitrep/ingest/gzip-codec';
+import { useGzipCodec } from '@sitrep/shared/gzip-codec';
 import { deleteTopics, processCpuMs } from './common.js';
 import { publishedRecord } from '../test/simulator/records.js';
 import { facilities, scenario, simMeasure } from '../test/simulator/generate.js';

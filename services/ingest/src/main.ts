@@ -9,7 +9,7 @@ import { Publisher } from './publish.js';
 import { Catalog } from './catalog.js';
 import { Acceptor } from './accept.js';
 import { createApp, createServer } from './app.js';
-import { useGzipCodec } from './gzip-codec.js';
+import { useGzipCodec } from '@sitrep/shared/gzip-codec';
 
 const config = parseConfig(
   z.object({
