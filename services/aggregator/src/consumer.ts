@@ -347,11 +347,10 @@ export function gathered<T>(flush: (items: T[]) => Promise<void>): (item: T) => 
   };
 }
 
-
 /**
  * Records handled per step at most (a write and its series cells, or a slice recomputation): what
  * a step holds in memory and how long it runs are bounded by this, not by the size of a fetch (the
- * steps gathered from one fetch hold at most a partition count times this: ~12,000 reports).
+ * steps gathered from one fetch hold at most REPORT_PARTITIONS times this: ~12,000 reports).
  */
 const MAX_RECORDS_PER_STEP = 2000;
 

@@ -5,11 +5,11 @@ import { createLogger } from '@sitrep/shared/log';
 import { createKafka, ensureTopics } from '@sitrep/shared/kafka';
 import { onShutdown, retryUntilDone } from '@sitrep/shared/lifecycle';
 import { topicNames } from '@sitrep/shared/contracts/topics';
+import { useGzipCodec } from '@sitrep/shared/gzip-codec';
 import { Publisher } from './publish.js';
 import { Catalog } from './catalog.js';
 import { Acceptor } from './accept.js';
 import { createApp, createServer } from './app.js';
-import { useGzipCodec } from '@sitrep/shared/gzip-codec';
 
 const config = parseConfig(
   z.object({
